@@ -34,7 +34,7 @@ export function arbitraryFor(schema: TSchema): fc.Arbitrary<unknown> {
       const optional: string[] = [];
       for (const [key, prop] of Object.entries(props)) {
         required[key] = arbitraryFor(prop);
-        if ((prop as Record<symbol, unknown>)[OptionalKind] === 'Optional') optional.push(key);
+        if ((prop as unknown as Record<symbol, unknown>)[OptionalKind] === 'Optional') optional.push(key);
       }
       return fc.record(required, { requiredKeys: Object.keys(props).filter((k) => !optional.includes(k)) });
     }
