@@ -1,0 +1,40 @@
+// Response shapes of the public HTTP API, shared by the server (serialization) and the typed
+// client (src/client/), so both sides agree on one definition.
+import { Type, type Static } from '@sinclair/typebox';
+
+export const ClusterStateSchema = Type.Union([
+  // Consensus is not running on this node yet (the Raft issue adds the states below).
+  Type.Literal('standalone'),
+  Type.Literal('active'),
+  Type.Literal('waiting-for-nodes'),
+  Type.Literal('no-quorum'),
+]);
+
+export const StatusSchema = Type.Object({
+  nodeId: Type.String(),
+  version: Type.String(),
+  leader: Type.Union([Type.String(), Type.Null()]),
+  term: Type.Integer(),
+  commitIndex: Type.Integer(),
+  appliedIndex: Type.Integer(),
+  voters: Type.Array(Type.String()),
+  learners: Type.Array(Type.String()),
+  epoch: Type.Integer(),
+  state: ClusterStateSchema,
+  ports: Type.Object({
+    http: Type.Integer(),
+    rpc: Type.Union([Type.Integer(), Type.Null()]),
+    gossip: Type.Union([Type.Integer(), Type.Null()]),
+    dns: Type.Union([Type.Integer(), Type.Null()]),
+  }),
+  bind: Type.String(),
+  dataDir: Type.String(),
+  startedAt: Type.String({ description: 'ISO 8601 wall-clock time the agent started' }),
+  uptimeSeconds: Type.Number(),
+});
+
+export type Status = Static<typeof StatusSchema>;
+
+export const ErrorSchema = Type.Object({
+  error: Type.Object({ code: Type.String(), message: Type.String() }),
+});

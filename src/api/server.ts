@@ -1,0 +1,52 @@
+// The HTTP API (fastify): validate, read or propose, respond; no business logic here
+// (DESIGN.md, Architecture). Routes get what they need through the AgentApi interface.
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { ApiError, type ApiErrorBody } from './errors.ts';
+import { ErrorSchema, StatusSchema, type Status } from './schemas.ts';
+
+/** What the API needs from the agent. Grows as the agent does (KV, members, events, ...). */
+export interface AgentApi {
+  status(): Status;
+}
+
+export interface ApiServerOptions {
+  readonly agent: AgentApi;
+  readonly logger: Logger;
+  /** Largest request body accepted, in bytes. */
+  readonly bodyLimitBytes?: number;
+}
+
+export function createApiServer(options: ApiServerOptions): FastifyInstance {
+  const app = Fastify({
+    // Requests are not logged one by one (the access log would drown the agent's own events);
+    // failures still are, at error level.
+    loggerInstance: options.logger.child({ component: 'api' }, { level: 'warn' }) as FastifyBaseLogger,
+    bodyLimit: options.bodyLimitBytes ?? 1024 * 1024,
+    // Keep-alive connections must not hold up a clean shutdown.
+    forceCloseConnections: true,
+    return503OnClosing: true,
+  });
+
+  app.setErrorHandler((error: FastifyError | ApiError, request, reply) => {
+    if (error instanceof ApiError) {
+      return reply.status(error.status).send(errorBody(error.code, error.message));
+    }
+    const status = error.statusCode ?? 500;
+    if (status >= 500) request.log.error({ err: error, url: request.url }, 'request failed');
+    const code = status === 413 ? 'payload-too-large' : status >= 500 ? 'internal' : 'bad-request';
+    return reply.status(status).send(errorBody(code, status >= 500 ? 'internal error; see the agent log' : error.message));
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    reply.status(404).send(errorBody('not-found', `no route for ${request.method} ${request.url.split('?')[0]}`));
+  });
+
+  app.get('/v1/status', { schema: { response: { 200: StatusSchema, '4xx': ErrorSchema, '5xx': ErrorSchema } } }, () => options.agent.status());
+
+  return app;
+}
+
+function errorBody(code: string, message: string): ApiErrorBody {
+  return { error: { code, message } };
+}

@@ -1,0 +1,83 @@
+import { readFile } from 'node:fs/promises';
+import { Command, Option } from 'commander';
+import { Agent, AgentStartError } from '../../agent/agent.ts';
+import { LOG_LEVELS, formatConfigErrors, loadConfig, type ConfigSources, type FlagValues } from '../../agent/config.ts';
+import { createLogger } from '../../agent/log.ts';
+import { SystemClock } from '../../runtime/clock.ts';
+import { CliError } from '../errors.ts';
+
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+export function agentCommand(): Command {
+  return new Command('agent')
+    .summary('run the Sappers agent on this machine')
+    .description(
+      'Run the Sappers agent until SIGINT or SIGTERM, then shut down cleanly.\n\n' +
+        'Configuration comes from a YAML file (--config or SAPPERS_CONFIG), SAPPERS_* environment ' +
+        'variables (SAPPERS_HTTP_PORT, SAPPERS_JOIN, SAPPERS_TAGS, ...), and these flags; later sources win.',
+    )
+    .addOption(new Option('--config <file>', 'YAML configuration file').env('SAPPERS_CONFIG'))
+    .option('--node-id <id>', 'node ID (default: generated on first start, kept in the data dir)')
+    .option('--data-dir <dir>', 'directory for identity, log and snapshots')
+    .option('--bind <ip>', 'address to listen on (default 0.0.0.0)')
+    .option('--http-port <port>', 'HTTP API port (default 7700; 0 picks a free one)')
+    .option('--rpc-port <port>', 'RPC port for Raft and internal calls (default 7701)')
+    .option('--gossip-port <port>', 'gossip port, UDP and TCP (default 7702)')
+    .option('--dns-port <port>', 'DNS port (default 7753)')
+    .option('--join <host:port>', 'address of a member to join (repeatable)', collect)
+    .option('--bootstrap-expect <n>', 'wait for N nodes, then form one cluster')
+    .option('--tag <key=value>', 'node tag, e.g. hub=true or zone=a (repeatable)', collect)
+    .option('--dev', 'development mode: one node, data in a temp dir, HTTP on 127.0.0.1')
+    .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS))
+    .action(async (flags: FlagValues & { config?: string }) => {
+      await runAgent(flags);
+    });
+}
+
+async function runAgent(flags: FlagValues & { config?: string }): Promise<void> {
+  const sources: ConfigSources = {
+    env: process.env,
+    flags,
+    ...(flags.config !== undefined ? { file: { path: flags.config, text: await readConfigFile(flags.config) } } : {}),
+  };
+  const config = loadConfig(sources);
+  if (!config.ok) throw new CliError(`invalid configuration:\n${formatConfigErrors(config.error)}`, 2);
+
+  const logger = createLogger({ level: config.value.log.level });
+  let agent: Agent;
+  try {
+    agent = await Agent.start(config.value, { logger, clock: new SystemClock() });
+  } catch (e) {
+    if (e instanceof AgentStartError) throw new CliError(e.message, 1);
+    throw e;
+  }
+
+  await new Promise<void>((resolve) => {
+    let signals = 0;
+    const onSignal = (signal: NodeJS.Signals): void => {
+      signals += 1;
+      if (signals > 1) {
+        logger.warn({ signal }, 'second signal: exiting without a clean shutdown');
+        process.exit(130);
+      }
+      logger.info({ signal }, 'shutting down (send the signal again to force)');
+      agent.stop().then(resolve, (e: unknown) => {
+        logger.error({ err: e }, 'shutdown failed');
+        process.exitCode = 1;
+        resolve();
+      });
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+}
+
+async function readConfigFile(path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (e as Error).message;
+    throw new CliError(`cannot read configuration file ${path}: ${why}`, 2);
+  }
+}

@@ -1,0 +1,32 @@
+import { Command } from 'commander';
+import { formatFields, printJson } from '../output.ts';
+import { clientFrom } from '../context.ts';
+
+export function statusCommand(): Command {
+  return new Command('status')
+    .summary("show the agent's and the cluster's status")
+    .description('Show the status of the agent at --addr: identity, leader, term, indexes, voters and ports.')
+    .option('--json', 'print JSON instead of a table')
+    .action(async (options: { json?: boolean }, command: Command) => {
+      const status = await clientFrom(command).status();
+      if (options.json) return printJson(status);
+      console.log(
+        formatFields([
+          ['Node', status.nodeId],
+          ['Version', status.version],
+          ['State', status.state],
+          ['Leader', status.leader],
+          ['Term', status.term],
+          ['Epoch', status.epoch],
+          ['Commit index', status.commitIndex],
+          ['Applied index', status.appliedIndex],
+          ['Voters', status.voters],
+          ['Learners', status.learners],
+          ['Ports', status.ports],
+          ['Data dir', status.dataDir],
+          ['Started', status.startedAt],
+          ['Uptime', `${status.uptimeSeconds}s`],
+        ]),
+      );
+    });
+}

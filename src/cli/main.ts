@@ -1,0 +1,44 @@
+// The sappers command line. Every command has --help; every read command has --json.
+import { Command, CommanderError, Option } from 'commander';
+import { ClientError, DEFAULT_ADDR } from '../client/client.ts';
+import { VERSION } from '../version.ts';
+import { agentCommand } from './commands/agent.ts';
+import { statusCommand } from './commands/status.ts';
+import { CliError } from './errors.ts';
+
+export function buildProgram(): Command {
+  const program = new Command('sappers')
+    .description('Sappers: a self-organizing cluster. Start the agent on every machine; the cluster forms, leads and heals itself.')
+    .version(VERSION, '-V, --version', 'print the version')
+    .addOption(new Option('--addr <url>', 'HTTP address of an agent').env('SAPPERS_ADDR').default(DEFAULT_ADDR))
+    .addOption(new Option('--token <token>', 'API token').env('SAPPERS_TOKEN'))
+    .showHelpAfterError('(add --help for usage)')
+    .showSuggestionAfterError(true)
+    .exitOverride();
+  program.addCommand(agentCommand());
+  program.addCommand(statusCommand());
+  for (const command of program.commands) command.exitOverride();
+  return program;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync([...argv], { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode;
+    if (e instanceof CliError) {
+      process.stderr.write(`error: ${e.message}\n`);
+      return e.exitCode;
+    }
+    if (e instanceof ClientError) {
+      process.stderr.write(`error: ${e.message}${e.status ? ` (HTTP ${e.status}, ${e.code})` : ''}\n`);
+      return 1;
+    }
+    throw e;
+  }
+}
+
+if (import.meta.main) {
+  process.exitCode = await main(process.argv.slice(2));
+}

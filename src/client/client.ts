@@ -1,0 +1,85 @@
+// Typed client of the HTTP API, used by the CLI, tests and benchmarks.
+import type { Status } from '../api/schemas.ts';
+
+export const DEFAULT_ADDR = 'http://127.0.0.1:7700';
+
+export type ClientErrorCode = 'unreachable' | 'timeout' | 'bad-response' | string;
+
+/** An API error ({error:{code,message}}), or a failure to reach the agent at all. */
+export class ClientError extends Error {
+  readonly code: ClientErrorCode;
+  /** HTTP status, or 0 when no response arrived. */
+  readonly status: number;
+  constructor(code: ClientErrorCode, status: number, message: string) {
+    super(message);
+    this.name = 'ClientError';
+    this.code = code;
+    this.status = status;
+  }
+}
+
+export interface ClientOptions {
+  /** Base URL of any agent, e.g. http://127.0.0.1:7700 */
+  readonly addr: string;
+  readonly timeoutMs?: number;
+  readonly token?: string;
+}
+
+export class SappersClient {
+  readonly addr: string;
+  readonly #timeoutMs: number;
+  readonly #token: string | undefined;
+
+  constructor(options: ClientOptions) {
+    this.addr = normalizeAddr(options.addr);
+    this.#timeoutMs = options.timeoutMs ?? 10_000;
+    this.#token = options.token;
+  }
+
+  status(): Promise<Status> {
+    return this.#request<Status>('GET', '/v1/status');
+  }
+
+  async #request<T>(method: string, path: string): Promise<T> {
+    const url = `${this.addr}${path}`;
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (this.#token) headers.authorization = `Bearer ${this.#token}`;
+    let response: Response;
+    try {
+      response = await fetch(url, { method, headers, signal: AbortSignal.timeout(this.#timeoutMs) });
+    } catch (e) {
+      const cause = e instanceof Error ? e : new Error(String(e));
+      if (cause.name === 'TimeoutError') {
+        throw new ClientError('timeout', 0, `no answer from the agent at ${this.addr} within ${this.#timeoutMs} ms`);
+      }
+      const inner = cause.cause as { code?: string; message?: string } | undefined;
+      const detail = inner?.code ?? inner?.message ?? cause.message;
+      throw new ClientError('unreachable', 0, `cannot reach the agent at ${this.addr} (${detail}); is it running? Set --addr or SAPPERS_ADDR`);
+    }
+    const text = await response.text();
+    let body: unknown;
+    try {
+      body = text.length > 0 ? JSON.parse(text) : undefined;
+    } catch {
+      throw new ClientError('bad-response', response.status, `the agent at ${this.addr} answered ${response.status} with non-JSON: ${text.slice(0, 200)}`);
+    }
+    if (!response.ok) {
+      const error = (body as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
+      const code = typeof error?.code === 'string' ? error.code : `http-${response.status}`;
+      const message = typeof error?.message === 'string' ? error.message : `${method} ${path} failed with HTTP ${response.status}`;
+      throw new ClientError(code, response.status, message);
+    }
+    return body as T;
+  }
+}
+
+function normalizeAddr(addr: string): string {
+  const withScheme = /^[a-z]+:\/\//i.test(addr) ? addr : `http://${addr}`;
+  let url: URL;
+  try {
+    url = new URL(withScheme);
+  } catch {
+    throw new ClientError('bad-request', 0, `invalid agent address ${JSON.stringify(addr)}; expected http://HOST:PORT`);
+  }
+  return `${url.protocol}//${url.host}`;
+}
