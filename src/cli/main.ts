@@ -38,7 +38,3 @@ export async function main(argv: readonly string[]): Promise<number> {
     throw e;
   }
 }
-
-if (import.meta.main) {
-  process.exitCode = await main(process.argv.slice(2));
-}

@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 
-export const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+export const CLI = fileURLToPath(new URL('../../src/cli/bin.ts', import.meta.url));
 
 export interface AgentProcess {
   readonly child: ChildProcess;
