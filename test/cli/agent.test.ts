@@ -129,7 +129,7 @@ describe('sappers CLI', () => {
     assert.equal(down.code, 1);
     assert.match(down.stderr, /cannot reach the agent at http:\/\/127\.0\.0\.1:9/);
     const unknown = await runCli(['stauts']);
-    assert.notEqual(unknown.code, 0);
+    assert.equal(unknown.code, 2);
     assert.match(unknown.stderr, /unknown command 'stauts'/);
   });
 });
