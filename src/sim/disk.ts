@@ -175,6 +175,21 @@ export class SimDisk implements FileSystem {
     });
   }
 
+  /**
+   * A view of this disk for one "process lifetime": it works like the disk until the next
+   * crash(), then every call fails with 'io'. Give each incarnation of a simulated node its own
+   * view, so code still running from before a crash cannot touch the disk after the restart (a
+   * real crash stops the process; a simulated one only stops its disk).
+   */
+  attach(): FileSystem {
+    return new AttachedDisk(this, this.#epoch);
+  }
+
+  /** Crash counter; attached views compare it to know whether they are stale. */
+  get epoch(): number {
+    return this.#epoch;
+  }
+
   // ---- Fault injection and inspection ----
 
   /**
@@ -361,6 +376,49 @@ export class SimDisk implements FileSystem {
     } catch (e) {
       return Promise.reject(e instanceof Error ? e : new Error(String(e)));
     }
+  }
+}
+
+class AttachedDisk implements FileSystem {
+  readonly #disk: SimDisk;
+  readonly #epoch: number;
+
+  constructor(disk: SimDisk, epoch: number) {
+    this.#disk = disk;
+    this.#epoch = epoch;
+  }
+
+  #check(path: string): void {
+    if (this.#disk.epoch !== this.#epoch) throw new StorageError('io', path, `${path}: disk view lost in a crash`);
+  }
+
+  async open(path: string, options: { readonly create: boolean }): Promise<FileHandle> {
+    this.#check(path);
+    return this.#disk.open(path, options);
+  }
+  async readFile(path: string): Promise<Uint8Array | undefined> {
+    this.#check(path);
+    return this.#disk.readFile(path);
+  }
+  async rename(from: string, to: string): Promise<void> {
+    this.#check(from);
+    return this.#disk.rename(from, to);
+  }
+  async remove(path: string): Promise<void> {
+    this.#check(path);
+    return this.#disk.remove(path);
+  }
+  async list(dir: string): Promise<string[]> {
+    this.#check(dir);
+    return this.#disk.list(dir);
+  }
+  async mkdirp(dir: string): Promise<void> {
+    this.#check(dir);
+    return this.#disk.mkdirp(dir);
+  }
+  async syncDir(dir: string): Promise<void> {
+    this.#check(dir);
+    return this.#disk.syncDir(dir);
   }
 }
 

@@ -211,3 +211,16 @@ describe('SimDisk faults and counters', () => {
     await disk.remove('/a/b/none');
   });
 });
+
+describe('SimDisk attached views', () => {
+  it('a view stops working after a crash; a new view works', async () => {
+    const disk = await diskWithFile(bytes(1));
+    const before = disk.attach();
+    assert.deepEqual(await before.readFile('/d/f'), bytes(1));
+    disk.crash(new SeededRandom(1));
+    await assert.rejects(before.remove('/d/f'), (e: unknown) => e instanceof StorageError && e.code === 'io');
+    await assert.rejects(before.open('/d/g', { create: true }), (e: unknown) => e instanceof StorageError && e.code === 'io');
+    assert.deepEqual(await disk.readFile('/d/f'), bytes(1));
+    assert.deepEqual(await disk.attach().list('/d'), ['f']);
+  });
+});
