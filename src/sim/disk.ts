@@ -86,6 +86,9 @@ export class SimDisk implements FileSystem {
   /** Bumped by every crash; handles from an older epoch are dead. */
   #epoch = 0;
   #fileSyncs = 0;
+  /** While set, file syncs wait (a slow disk) until resumeSyncs(); a crash drops them. */
+  #syncsPaused = false;
+  #heldSyncs: Array<{ readonly apply: () => void; readonly reject: (e: Error) => void; readonly path: string }> = [];
   #dirSyncs = 0;
   #appends = 0;
   #bytesAppended = 0;
@@ -199,6 +202,8 @@ export class SimDisk implements FileSystem {
   crash(random: Random): CrashReport {
     this.#crashes++;
     this.#epoch++;
+    this.#syncsPaused = false;
+    for (const held of this.#heldSyncs.splice(0)) held.reject(new StorageError('io', held.path, `${held.path}: sync lost in a crash`));
     this.#openInodes.clear();
     const torn: TornWrite[] = [];
     const seen = new Set<Inode>();
@@ -228,6 +233,19 @@ export class SimDisk implements FileSystem {
       inode.data = inode.data.slice();
       inode.data[offset] = (inode.data[offset] ?? 0) ^ 0xff;
     }
+  }
+
+  /**
+   * Makes file syncs wait until resumeSyncs(), like a disk whose flush is slow: the data stays
+   * unsynced (so a crash can lose or tear it) while writers wait. Syncs complete in call order.
+   */
+  pauseSyncs(): void {
+    this.#syncsPaused = true;
+  }
+
+  resumeSyncs(): void {
+    this.#syncsPaused = false;
+    for (const held of this.#heldSyncs.splice(0)) held.apply();
   }
 
   /** Changes the capacity (undefined = unlimited), e.g. to let space "return" after a no-space test. */
@@ -286,11 +304,22 @@ export class SimDisk implements FileSystem {
   }
 
   handleSync(h: SimFileHandle, inode: Inode): Promise<void> {
-    return this.#runHandle(h, () => {
-      this.#fileSyncs++;
-      inode.durable = inode.data;
-      inode.unsyncedAppendStarts = [];
-      inode.truncatedSinceSync = false;
+    return this.#runHandle(h, () => inode.data.length).then((length) => {
+      if (h.epoch !== this.#epoch) throw new StorageError('io', h.path, `${h.path}: sync lost in a crash`);
+      if (!this.#syncsPaused) {
+        this.#syncInode(inode, length);
+        return undefined;
+      }
+      return new Promise<void>((resolve, reject) => {
+        this.#heldSyncs.push({
+          path: h.path,
+          reject,
+          apply: () => {
+            this.#syncInode(inode, length);
+            resolve();
+          },
+        });
+      });
     });
   }
 
@@ -322,6 +351,19 @@ export class SimDisk implements FileSystem {
   }
 
   // ---- internals ----
+
+  /** fdatasync: makes the first `length` bytes durable (what was written before the call). */
+  #syncInode(inode: Inode, length: number): void {
+    this.#fileSyncs++;
+    if (inode.truncatedSinceSync || length >= inode.data.length) {
+      inode.durable = inode.data;
+      inode.unsyncedAppendStarts = [];
+      inode.truncatedSinceSync = false;
+      return;
+    }
+    inode.durable = inode.data.slice(0, length);
+    inode.unsyncedAppendStarts = inode.unsyncedAppendStarts.filter((start) => start >= length);
+  }
 
   #crashInode(path: string, inode: Inode, random: Random): TornWrite | undefined {
     const durableBytes = inode.durable.length;
