@@ -1,0 +1,71 @@
+// Benchmark entry: `npm run bench -- [--quick] [--json] [NAME...]`. Runs the named benchmarks
+// (all when none is named) and prints a table per benchmark, or one JSON document with --json.
+// Each benchmark is a function from context to report; add new ones to BENCHMARKS.
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runWalBench } from './wal.bench.ts';
+
+export interface BenchContext {
+  /** Short runs, for a smoke check (seconds, not minutes). */
+  readonly quick: boolean;
+  readonly repoRoot: string;
+}
+
+export interface BenchReport {
+  readonly name: string;
+  readonly title: string;
+  readonly rows: ReadonlyArray<Record<string, string | number>>;
+  readonly notes: readonly string[];
+}
+
+const BENCHMARKS: Readonly<Record<string, (ctx: BenchContext) => Promise<BenchReport>>> = {
+  wal: runWalBench,
+};
+
+function usage(): string {
+  return `usage: node bench/run.ts [--quick] [--json] [${Object.keys(BENCHMARKS).join('|')}]...`;
+}
+
+export function formatTable(rows: ReadonlyArray<Record<string, string | number>>): string {
+  const columns = [...new Set(rows.flatMap((r) => Object.keys(r)))];
+  const cell = (v: string | number | undefined): string => (v === undefined ? '' : String(v));
+  const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
+  const line = (values: string[]): string => values.map((v, i) => (i === 0 ? v.padEnd(widths[i]!) : v.padStart(widths[i]!))).join('  ');
+  return [line(columns), line(widths.map((w) => '-'.repeat(w))), ...rows.map((r) => line(columns.map((c) => cell(r[c]))))].join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const flags = new Set(argv.filter((a) => a.startsWith('--')));
+  const names = argv.filter((a) => !a.startsWith('--'));
+  for (const f of flags) {
+    if (f !== '--quick' && f !== '--json') {
+      process.stderr.write(`unknown flag ${f}\n${usage()}\n`);
+      return 2;
+    }
+  }
+  const unknown = names.filter((n) => !(n in BENCHMARKS));
+  if (unknown.length > 0) {
+    process.stderr.write(`unknown benchmark ${unknown.join(', ')}\n${usage()}\n`);
+    return 2;
+  }
+  const ctx: BenchContext = { quick: flags.has('--quick'), repoRoot: dirname(dirname(fileURLToPath(import.meta.url))) };
+  const selected = names.length > 0 ? names : Object.keys(BENCHMARKS);
+  const reports: BenchReport[] = [];
+  for (const name of selected) {
+    const run = BENCHMARKS[name];
+    if (run === undefined) continue;
+    const report = await run(ctx);
+    reports.push(report);
+    if (!flags.has('--json')) {
+      const notes = report.notes.map((n) => `  ${n}\n`).join('');
+      process.stdout.write(`\n${report.title}\n\n${formatTable(report.rows)}\n${notes}`);
+    }
+  }
+  if (flags.has('--json')) {
+    const env = { node: process.version, platform: `${process.platform}-${process.arch}`, quick: ctx.quick, date: new Date().toISOString() };
+    process.stdout.write(`${JSON.stringify({ env, reports }, null, 2)}\n`);
+  }
+  return 0;
+}
+
+process.exitCode = await main(process.argv.slice(2));
