@@ -408,6 +408,9 @@ export class Wal {
           await head.run();
           head.resolve();
         } catch (e) {
+          // A truncation or compaction that stopped half way leaves the in-memory index out of
+          // step with the files; recovery (a reopen) is the one place that reconciles them.
+          this.#failure = asError(e);
           head.reject(asError(e));
         } finally {
           this.#controlRunning = undefined;

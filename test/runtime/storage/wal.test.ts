@@ -372,3 +372,22 @@ describe('WAL on SimDisk: crashes, full disk and group commit', () => {
     await assertContent(again.wal, 1, 3);
   });
 });
+
+describe('WAL failures that need a reopen', () => {
+  it('a failed compaction poisons the log until it is reopened, and the reopen finishes it', async () => {
+    const disk = new SimDisk({ tornWriteProbability: 0 });
+    const { wal } = await openOk(disk.attach(), '/w', SMALL);
+    await appendIndexes(wal, 1, 20);
+    // Room for the 28-byte first-index marker, not for the new segment after it.
+    disk.setCapacityBytes(disk.usedBytes() + 40);
+    await assert.rejects(wal.dropPrefix(100), (e: unknown) => e instanceof StorageError && e.code === 'no-space');
+    await assert.rejects(wal.append([payloadFor(21)]), (e: unknown) => e instanceof WalError && e.code === 'failed');
+    await assert.rejects(wal.read(1), (e: unknown) => e instanceof WalError && e.code === 'failed');
+    await wal.close();
+    disk.setCapacityBytes(undefined);
+    const again = await openOk(disk.attach(), '/w', SMALL);
+    // The first-index marker was written before the failure, so the reset is completed.
+    await assertContent(again.wal, 100, 99);
+    await appendIndexes(again.wal, 100, 101);
+  });
+});
