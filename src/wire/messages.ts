@@ -3,10 +3,8 @@
 // cover them all (test/wire/codec.test.ts round-trips every registered type).
 import { Type } from '@sinclair/typebox';
 import { MessageCodec, type MessageOf } from './codec.ts';
-
-/** Limits shared by schemas: bound every string and byte field a peer can send us. */
-export const MAX_ID_CHARS = 128;
-export const MAX_ADDRESS_CHARS = 300;
+import { MAX_ID_CHARS } from './limits.ts';
+import { SwimMessages } from './swim.ts';
 
 const NodeIdSchema = Type.String({ minLength: 1, maxLength: MAX_ID_CHARS });
 const Seq = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
@@ -23,7 +21,7 @@ export const EchoMessages = {
   ),
 } as const;
 
-export const WIRE_MESSAGES = { ...EchoMessages } as const;
+export const WIRE_MESSAGES = { ...EchoMessages, ...SwimMessages } as const;
 
 export type WireMessage = MessageOf<typeof WIRE_MESSAGES>;
 
