@@ -1,0 +1,172 @@
+// Random fault schedules for seed sweeps: partitions (symmetric and one-way), heals, crashes,
+// restarts and loss changes, drawn from one Random so a seed names one schedule. A schedule is
+// plain data, generated up front: it can be printed, and it never depends on what the nodes do.
+// The generator keeps it valid (only up nodes crash, only down nodes restart, at most maxDown
+// nodes down at once) and ends with everything repaired, so a liveness phase can follow.
+
+import { assert, unreachable } from '../core/result.ts';
+import type { Random } from '../core/random.ts';
+import type { Simulation } from './simulation.ts';
+
+export type Fault =
+  | { readonly kind: 'partition'; readonly groups: ReadonlyArray<ReadonlyArray<string>> }
+  | { readonly kind: 'block'; readonly from: string; readonly to: string }
+  | { readonly kind: 'heal' }
+  | { readonly kind: 'crash'; readonly node: string }
+  | { readonly kind: 'restart'; readonly node: string }
+  | { readonly kind: 'loss'; readonly probability: number };
+
+export type FaultKind = Fault['kind'];
+
+export interface ScheduledFault {
+  readonly atMs: number;
+  readonly fault: Fault;
+}
+
+export interface FaultScheduleOptions {
+  /** Node ids (which are also their host names). */
+  readonly nodes: readonly string[];
+  /** Faults happen in [0, durationMs); at durationMs everything is repaired. */
+  readonly durationMs: number;
+  /** Mean gap between faults (gaps are uniform in [1, 2 * meanGapMs]). */
+  readonly meanGapMs: number;
+  /** Most nodes down at once (default: a minority, floor((n - 1) / 2)). */
+  readonly maxDown?: number;
+  /** Relative weights of the fault kinds (default: all 1). A weight of 0 disables a kind. */
+  readonly weights?: Partial<Record<FaultKind, number>>;
+  /** Loss changes draw a probability in [0, maxLossProbability] (default 0.3). */
+  readonly maxLossProbability?: number;
+  /** Loss probability restored at the end (default 0). */
+  readonly baseLossProbability?: number;
+}
+
+const KINDS: readonly FaultKind[] = ['partition', 'block', 'heal', 'crash', 'restart', 'loss'];
+
+export function randomFaultSchedule(random: Random, options: FaultScheduleOptions): ScheduledFault[] {
+  const nodes = [...options.nodes];
+  assert(nodes.length > 0, 'a fault schedule needs nodes');
+  assert(options.meanGapMs >= 1 && options.durationMs >= 0, 'meanGapMs >= 1 and durationMs >= 0');
+  const maxDown = options.maxDown ?? Math.floor((nodes.length - 1) / 2);
+  const maxLoss = options.maxLossProbability ?? 0.3;
+  const down = new Set<string>();
+  const out: ScheduledFault[] = [];
+  let t = 0;
+  for (;;) {
+    t += 1 + random.int(2 * options.meanGapMs);
+    if (t >= options.durationMs) break;
+    const up = nodes.filter((n) => !down.has(n));
+    const possible = KINDS.filter((kind) => {
+      if ((options.weights?.[kind] ?? 1) <= 0) return false;
+      if (kind === 'crash') return down.size < maxDown && up.length > 0;
+      if (kind === 'restart') return down.size > 0;
+      if (kind === 'partition' || kind === 'block') return nodes.length >= 2;
+      return true;
+    });
+    if (possible.length === 0) continue;
+    const kind = pickWeighted(random, possible, (k) => options.weights?.[k] ?? 1);
+    const fault = drawFault(random, kind, nodes, up, [...down].sort(), maxLoss);
+    if (fault.kind === 'crash') down.add(fault.node);
+    if (fault.kind === 'restart') down.delete(fault.node);
+    out.push({ atMs: t, fault });
+  }
+  const end = options.durationMs;
+  out.push({ atMs: end, fault: { kind: 'heal' } });
+  out.push({ atMs: end, fault: { kind: 'loss', probability: options.baseLossProbability ?? 0 } });
+  for (const node of [...down].sort()) out.push({ atMs: end, fault: { kind: 'restart', node } });
+  return out;
+}
+
+function drawFault(random: Random, kind: FaultKind, nodes: string[], up: string[], down: string[], maxLoss: number): Fault {
+  switch (kind) {
+    case 'partition': {
+      // Each node joins one of two or three sides; an empty side just means a smaller split.
+      const sides = 2 + random.int(2);
+      const groups: string[][] = Array.from({ length: sides }, () => []);
+      for (const n of nodes) groups[random.int(sides)]!.push(n);
+      return { kind, groups: groups.filter((g) => g.length > 0) };
+    }
+    case 'block': {
+      const from = nodes[random.int(nodes.length)]!;
+      const others = nodes.filter((n) => n !== from);
+      return { kind, from, to: others[random.int(others.length)]! };
+    }
+    case 'heal':
+      return { kind };
+    case 'crash':
+      return { kind, node: up[random.int(up.length)]! };
+    case 'restart':
+      return { kind, node: down[random.int(down.length)]! };
+    case 'loss':
+      return { kind, probability: Math.round(random.float() * maxLoss * 100) / 100 };
+    default:
+      return unreachable(kind);
+  }
+}
+
+function pickWeighted<T>(random: Random, items: readonly T[], weight: (item: T) => number): T {
+  const total = items.reduce((sum, item) => sum + weight(item), 0);
+  let x = random.float() * total;
+  for (const item of items) {
+    x -= weight(item);
+    if (x < 0) return item;
+  }
+  return items[items.length - 1]!;
+}
+
+export function formatFault(fault: Fault): string {
+  switch (fault.kind) {
+    case 'partition':
+      return `partition ${fault.groups.map((g) => g.join(',')).join(' | ')}`;
+    case 'block':
+      return `block ${fault.from} -> ${fault.to}`;
+    case 'heal':
+      return 'heal';
+    case 'crash':
+      return `crash ${fault.node}`;
+    case 'restart':
+      return `restart ${fault.node}`;
+    case 'loss':
+      return `loss ${fault.probability}`;
+    default:
+      return unreachable(fault);
+  }
+}
+
+/** Applies one fault now. Crashing a down node or restarting an up one is skipped (traced). */
+export function applyFault<N>(sim: Simulation<N>, fault: Fault): void {
+  switch (fault.kind) {
+    case 'partition':
+      sim.network.partition(fault.groups);
+      return;
+    case 'block':
+      sim.network.block(fault.from, fault.to);
+      return;
+    case 'heal':
+      sim.network.heal();
+      return;
+    case 'crash':
+      if (sim.node(fault.node).status === 'up') sim.crash(fault.node);
+      else sim.trace.record('sim', `skip crash ${fault.node}: already down`);
+      return;
+    case 'restart':
+      if (sim.node(fault.node).status === 'down') sim.restart(fault.node);
+      else sim.trace.record('sim', `skip restart ${fault.node}: already up`);
+      return;
+    case 'loss':
+      sim.network.setDefaultLink({ lossProbability: fault.probability });
+      return;
+    default:
+      unreachable(fault);
+  }
+}
+
+/** Schedules every fault at its time (relative to now). */
+export function applyFaultSchedule<N>(sim: Simulation<N>, schedule: readonly ScheduledFault[]): void {
+  const start = sim.clock.nowMs();
+  for (const { atMs, fault } of schedule) {
+    sim.clock.scheduleAt(start + atMs, () => {
+      sim.trace.record('sim', `fault ${formatFault(fault)}`);
+      applyFault(sim, fault);
+    });
+  }
+}
