@@ -14,7 +14,9 @@ export type Fault =
   | { readonly kind: 'heal' }
   | { readonly kind: 'crash'; readonly node: string }
   | { readonly kind: 'restart'; readonly node: string }
-  | { readonly kind: 'loss'; readonly probability: number };
+  | { readonly kind: 'loss'; readonly probability: number }
+  /** The node's disk holds every file sync for durationMs (a slow or stalled disk). */
+  | { readonly kind: 'slow-disk'; readonly node: string; readonly durationMs: number };
 
 export type FaultKind = Fault['kind'];
 
@@ -36,11 +38,13 @@ export interface FaultScheduleOptions {
   readonly weights?: Partial<Record<FaultKind, number>>;
   /** Loss changes draw a probability in [0, maxLossProbability] (default 0.3). */
   readonly maxLossProbability?: number;
+  /** Probability that a slow-disk fault is followed by a crash of that node during the stall (default 0.3). */
+  readonly crashDuringSlowDiskProbability?: number;
   /** Loss probability restored at the end (default 0). */
   readonly baseLossProbability?: number;
 }
 
-const KINDS: readonly FaultKind[] = ['partition', 'block', 'heal', 'crash', 'restart', 'loss'];
+const KINDS: readonly FaultKind[] = ['partition', 'block', 'heal', 'crash', 'restart', 'loss', 'slow-disk'];
 
 export function randomFaultSchedule(random: Random, options: FaultScheduleOptions): ScheduledFault[] {
   const nodes = [...options.nodes];
@@ -48,32 +52,46 @@ export function randomFaultSchedule(random: Random, options: FaultScheduleOption
   assert(options.meanGapMs >= 1 && options.durationMs >= 0, 'meanGapMs >= 1 and durationMs >= 0');
   const maxDown = options.maxDown ?? Math.floor((nodes.length - 1) / 2);
   const maxLoss = options.maxLossProbability ?? 0.3;
-  const down = new Set<string>();
+  const crashWhileStalled = options.crashDuringSlowDiskProbability ?? 0.3;
+  /** Crashed (or about to crash) nodes -> when the crash happens. */
+  const down = new Map<string, number>();
   const out: ScheduledFault[] = [];
   let t = 0;
   for (;;) {
     t += 1 + random.int(2 * options.meanGapMs);
     if (t >= options.durationMs) break;
     const up = nodes.filter((n) => !down.has(n));
+    const restartable = [...down].filter(([, atMs]) => atMs < t).map(([n]) => n).sort();
     const possible = KINDS.filter((kind) => {
       if ((options.weights?.[kind] ?? 1) <= 0) return false;
       if (kind === 'crash') return down.size < maxDown && up.length > 0;
-      if (kind === 'restart') return down.size > 0;
+      if (kind === 'restart') return restartable.length > 0;
+      if (kind === 'slow-disk') return up.length > 0;
       if (kind === 'partition' || kind === 'block') return nodes.length >= 2;
       return true;
     });
     if (possible.length === 0) continue;
     const kind = pickWeighted(random, possible, (k) => options.weights?.[k] ?? 1);
-    const fault = drawFault(random, kind, nodes, up, [...down].sort(), maxLoss);
-    if (fault.kind === 'crash') down.add(fault.node);
+    const fault = drawFault(random, kind, nodes, up, restartable, maxLoss);
+    if (fault.kind === 'crash') down.set(fault.node, t);
     if (fault.kind === 'restart') down.delete(fault.node);
     out.push({ atMs: t, fault });
+    if (fault.kind === 'slow-disk' && down.size < maxDown && random.float() < crashWhileStalled) {
+      // Power loss while writes wait for their sync: the case that tears files and tests
+      // whether anything was acknowledged before it was durable.
+      const crashAtMs = Math.min(t + 1 + random.int(fault.durationMs), options.durationMs - 1);
+      if (crashAtMs > t) {
+        down.set(fault.node, crashAtMs);
+        out.push({ atMs: crashAtMs, fault: { kind: 'crash', node: fault.node } });
+      }
+    }
   }
   const end = options.durationMs;
   out.push({ atMs: end, fault: { kind: 'heal' } });
   out.push({ atMs: end, fault: { kind: 'loss', probability: options.baseLossProbability ?? 0 } });
-  for (const node of [...down].sort()) out.push({ atMs: end, fault: { kind: 'restart', node } });
-  return out;
+  for (const node of [...down.keys()].sort()) out.push({ atMs: end, fault: { kind: 'restart', node } });
+  // Stable: faults at one time keep their generation order.
+  return out.map((f, i) => ({ f, i })).sort((a, b) => a.f.atMs - b.f.atMs || a.i - b.i).map(({ f }) => f);
 }
 
 function drawFault(random: Random, kind: FaultKind, nodes: string[], up: string[], down: string[], maxLoss: number): Fault {
@@ -98,6 +116,8 @@ function drawFault(random: Random, kind: FaultKind, nodes: string[], up: string[
       return { kind, node: down[random.int(down.length)]! };
     case 'loss':
       return { kind, probability: Math.round(random.float() * maxLoss * 100) / 100 };
+    case 'slow-disk':
+      return { kind, node: up[random.int(up.length)]!, durationMs: 10 + random.int(191) };
     default:
       return unreachable(kind);
   }
@@ -127,6 +147,8 @@ export function formatFault(fault: Fault): string {
       return `restart ${fault.node}`;
     case 'loss':
       return `loss ${fault.probability}`;
+    case 'slow-disk':
+      return `slow-disk ${fault.node} ${fault.durationMs}ms`;
     default:
       return unreachable(fault);
   }
@@ -155,6 +177,13 @@ export function applyFault<N>(sim: Simulation<N>, fault: Fault): void {
     case 'loss':
       sim.network.setDefaultLink({ lossProbability: fault.probability });
       return;
+    case 'slow-disk': {
+      // Syncs wait until resumed; a crash in between drops them (and resets the pause).
+      const disk = sim.node(fault.node).disk;
+      disk.pauseSyncs();
+      sim.schedule(fault.durationMs, `disk ${fault.node} resumes syncs`, () => disk.resumeSyncs());
+      return;
+    }
     default:
       unreachable(fault);
   }

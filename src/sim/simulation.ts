@@ -188,6 +188,11 @@ export class Simulation<N = unknown> {
 
   // ---- nodes ----
 
+  /** The addresses a node with this id has (or will have): "<id>:<port>". */
+  addressesOf(id: string): { readonly datagram: Address; readonly rpc: Address } {
+    return { datagram: `${id}:${this.#options.datagramPort ?? 7702}`, rpc: `${id}:${this.#options.rpcPort ?? 7701}` };
+  }
+
   /** Creates a node with a fresh disk and starts its first incarnation now. */
   addNode(id: string, factory: NodeFactory<N>, options: AddNodeOptions = {}): SimNode<N> {
     assert(/^[A-Za-z0-9._-]+$/.test(id), `node id ${JSON.stringify(id)} must be a host-like name`);
@@ -200,8 +205,8 @@ export class Simulation<N = unknown> {
     const localOriginMs = drift > 0 ? driftRandom.int(1_000_000) : 0;
     const node = new NodeState<N>({
       id,
-      datagramAddress: `${id}:${this.#options.datagramPort ?? 7702}`,
-      rpcAddress: `${id}:${this.#options.rpcPort ?? 7701}`,
+      datagramAddress: this.addressesOf(id).datagram,
+      rpcAddress: this.addressesOf(id).rpc,
       disk: new SimDisk(options.disk ?? this.#options.disk ?? {}),
       clockRate,
       localOriginMs,

@@ -287,7 +287,7 @@ describe('Fault schedules', () => {
       assert.deepEqual(atEnd.slice(0, 2), [{ kind: 'heal' }, { kind: 'loss', probability: 0 }]);
     }
     const kinds = new Set(randomFaultSchedule(new SeededRandom(1), { nodes, durationMs: 20_000, meanGapMs: 100 }).map((f) => f.fault.kind));
-    assert.deepEqual([...kinds].sort(), ['block', 'crash', 'heal', 'loss', 'partition', 'restart']);
+    assert.deepEqual([...kinds].sort(), ['block', 'crash', 'heal', 'loss', 'partition', 'restart', 'slow-disk']);
   });
 
   it('respects weights', () => {
@@ -295,7 +295,7 @@ describe('Fault schedules', () => {
       nodes: ['a', 'b', 'c'],
       durationMs: 10_000,
       meanGapMs: 50,
-      weights: { crash: 0, restart: 0, loss: 0, block: 0 },
+      weights: { crash: 0, restart: 0, loss: 0, block: 0, 'slow-disk': 0 },
     });
     assert.deepEqual([...new Set(schedule.map((f) => f.fault.kind))].sort(), ['heal', 'loss', 'partition']);
     assert.equal(schedule.filter((f) => f.fault.kind === 'loss').length, 1, 'only the final loss reset');
