@@ -207,6 +207,16 @@ describe('SimNetwork partitions', () => {
     net.send('a:1', 'b:1', dgram(3));
     clock.advance(100);
     assert.deepEqual(got['b:1']!.map((x) => x.seq), [3]);
+    net.block('b', 'a');
+    net.send('b:1', 'a:1', dgram(4));
+    net.send('a:1', 'b:1', dgram(5));
+    clock.advance(100);
+    assert.deepEqual(got['a:1']!.map((x) => x.seq), [2]);
+    assert.deepEqual(got['b:1']!.map((x) => x.seq), [3, 5]);
+    net.heal();
+    net.send('b:1', 'a:1', dgram(6));
+    clock.advance(100);
+    assert.deepEqual(got['a:1']!.map((x) => x.seq), [2, 6]);
   });
 
   it('drops frames in flight when a partition starts before they arrive', () => {
