@@ -181,6 +181,11 @@ export class TcpRpcTransport implements RpcTransport {
     return this.#inbound.size;
   }
 
+  /** Per inbound connection: unsent reply bytes and running handlers (both bounded). */
+  inboundStats(): Array<{ readonly from: Address; readonly queuedBytes: number; readonly handlersInFlight: number }> {
+    return [...this.#inbound].map((c) => ({ from: c.peer, queuedBytes: c.queuedBytes, handlersInFlight: c.handlersInFlight }));
+  }
+
   request(to: Address, method: string, body: Uint8Array, options?: RequestOptions): Promise<Uint8Array> {
     assert(isValidMethod(method), `RPC method must be 1..255 UTF-8 bytes, got ${JSON.stringify(method)}`);
     const timeoutMs = options?.timeoutMs ?? this.#requestTimeoutMs;
