@@ -196,17 +196,17 @@ export class Connection {
    */
   shutdown(graceMs: number, clock: Clock): Promise<void> {
     if (this.#state === 'closed' || this.#state === 'draining') return this.#closed;
-    const wasOpen = this.#state === 'open';
     this.#state = 'draining';
     this.#inbox = [];
     this.#inboxHead = 0;
-    this.#graceTimer = clock.setTimer(graceMs, () => this.destroy('closed', 'shutdown grace period over'));
-    if (!wasOpen) {
-      // Nothing was ever sent beyond our hello: there is nothing to flush.
+    if (!this.#opened && this.#outboxBytes === 0) {
+      // Still handshaking with nothing to deliver: there is nothing to wait for.
       this.destroy('closed', 'transport closed');
-    } else {
-      this.#maybeEndDrained();
+      return this.#closed;
     }
+    // Frames queued during the handshake are still delivered if the peer's hello comes in time.
+    this.#graceTimer = clock.setTimer(graceMs, () => this.destroy('closed', 'shutdown grace period over'));
+    this.#maybeEndDrained();
     return this.#closed;
   }
 
@@ -228,6 +228,7 @@ export class Connection {
         if (this.#state === 'handshaking') this.#state = 'open';
         this.#events.onOpen();
         this.#flush();
+        this.#maybeEndDrained();
         continue;
       }
       switch (envelope.kind) {
@@ -375,7 +376,7 @@ export class Connection {
   }
 
   #maybeEndDrained(): void {
-    if (this.#state !== 'draining' || this.#socket.writableEnded) return;
+    if (this.#state !== 'draining' || !this.#opened || this.#socket.writableEnded) return;
     if (this.#handlersInFlight > 0 || this.queuedBytes > 0) return;
     // Half-close after the last byte; keep reading (and discarding) so we see the peer's FIN
     // and the socket closes, instead of resetting a connection with unread data.
