@@ -79,6 +79,8 @@ export const RPC_DEFAULTS = {
 /** Our own frames (hello, error replies) must always fit. */
 const MIN_FRAME_BYTES = 2048;
 const KEEPALIVE_INITIAL_DELAY_MS = 15_000;
+/** Channel-map size above which idle channels are forgotten when a new peer is added. */
+const CHANNEL_SWEEP_THRESHOLD = 1024;
 
 export class TcpRpcTransport implements RpcTransport {
   readonly localAddress: Address;
@@ -109,6 +111,8 @@ export class TcpRpcTransport implements RpcTransport {
           requestCert: options.tls.requireClientCert ?? false,
           rejectUnauthorized: options.tls.requireClientCert ?? false,
           minVersion: 'TLSv1.2',
+          // A client that stalls its handshake must not hold a connection slot for long.
+          handshakeTimeout: options.connectTimeoutMs ?? RPC_DEFAULTS.connectTimeoutMs,
           noDelay: true,
           keepAlive: true,
           keepAliveInitialDelay: KEEPALIVE_INITIAL_DELAY_MS,
@@ -236,6 +240,7 @@ export class TcpRpcTransport implements RpcTransport {
     if (existing !== undefined) return existing;
     const target = parseAddress(to);
     if (!target.ok) return null;
+    if (this.#channels.size >= CHANNEL_SWEEP_THRESHOLD) this.#sweepChannels();
     const { host, port } = target.value;
     const channel = new PeerChannel(to, {
       clock: this.#clock,
@@ -249,6 +254,17 @@ export class TcpRpcTransport implements RpcTransport {
     });
     this.#channels.set(to, channel);
     return channel;
+  }
+
+  /**
+   * Forgets peers we hold nothing for (no connection, no pending request, not backing off), so
+   * that talking to many addresses over a long life does not grow the channel map for ever.
+   */
+  #sweepChannels(): void {
+    for (const [address, channel] of this.#channels) {
+      const stats = channel.stats;
+      if (stats.state === 'idle' && stats.pendingRequests === 0) this.#channels.delete(address);
+    }
   }
 
   #dial(host: string, port: number): Socket {
@@ -278,18 +294,26 @@ export class TcpRpcTransport implements RpcTransport {
     }
     this.#counters.accepted++;
     socket.setNoDelay(true);
+    // A peer that connects but never says hello would hold a slot of maxInboundConnections.
+    const connectTimeoutMs = this.#options.connectTimeoutMs ?? RPC_DEFAULTS.connectTimeoutMs;
+    const helloTimer = this.#clock.setTimer(connectTimeoutMs, () => {
+      if (!connection.isOpen) connection.destroy('closed', `no hello within ${connectTimeoutMs} ms`);
+    });
     const connection: Connection = new Connection(
       socket,
       formatAddress(socket.remoteAddress ?? 'unknown', socket.remotePort ?? 0),
       this.#limits,
       this.#dispatcher,
       {
-        onOpen: () => {},
+        onOpen: () => helloTimer.cancel(),
         // We never send requests on inbound connections, so every reply here is stray.
         onReply: () => {
           this.#counters.lateReplies++;
         },
-        onClose: () => this.#inbound.delete(connection),
+        onClose: () => {
+          helloTimer.cancel();
+          this.#inbound.delete(connection);
+        },
       },
       this.#counters,
     );

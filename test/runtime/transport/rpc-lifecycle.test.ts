@@ -3,7 +3,7 @@
 // ManualClock so the test decides when a backoff or a deadline has passed.
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { SeededRandom } from '../../../src/core/random.ts';
 import { bytes, helloFrame, isTransportError, ManualClock, portOf, Resources, text, waitFor } from './helpers.ts';
 
@@ -70,6 +70,37 @@ describe('TcpRpcTransport lifecycle', () => {
     await assert.rejects(call, isTransportError('unreachable', 'no connection within 2000 ms'));
     assert.deepEqual(Buffer.concat(received), Buffer.from(helloFrame()), 'only our hello left before the peer answered');
     assert.equal(client.peerStats(address)?.state, 'backoff');
+  });
+
+  it('drops an inbound connection that never says hello after connectTimeoutMs', async () => {
+    const clock = new ManualClock();
+    const server = await res.rpc({ clock, connectTimeoutMs: 1000 });
+    const socket = connect({ host: '127.0.0.1', port: portOf(server.localAddress) });
+    res.add(() => void socket.destroy());
+    socket.on('error', () => {});
+    const closed = new Promise<void>((r) => socket.once('close', () => r()));
+    socket.resume();
+    await waitFor(() => server.inboundConnections === 1, 'the server to accept');
+    clock.advance(999);
+    assert.equal(server.inboundConnections, 1);
+    clock.advance(1);
+    await closed;
+    assert.equal(server.inboundConnections, 0);
+  });
+
+  it('forgets idle peers once it has talked to many addresses', async () => {
+    const clock = new ManualClock();
+    const client = await res.rpc({ clock, reconnectBackoff: { initialDelayMs: 100, maxDelayMs: 100 } });
+    const port = await closedPort();
+    // 1100 distinct loopback addresses (all of 127/8 is loopback on Linux), none listening.
+    const peers = Array.from({ length: 1100 }, (_, i) => `127.0.${(i >> 8) + 1}.${(i & 255) + 1}:${port}`);
+    for (const to of peers.slice(0, 1050)) client.send(to, 'x', bytes(''));
+    await waitFor(() => client.counters.dialFailures === 1050, 'all dials to fail');
+    clock.advance(100); // every backoff is over: all these channels are idle
+    assert.equal(client.peerStats(peers[0]!)?.state, 'idle');
+    client.send(peers[1050]!, 'x', bytes(''));
+    assert.equal(client.peerStats(peers[0]!), undefined, 'an idle peer was forgotten');
+    assert.equal(client.peerStats(peers[1050]!)?.state, 'connecting', 'the new peer is kept');
   });
 
   it('reconnects after the server restarts on the same port', async () => {
