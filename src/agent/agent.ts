@@ -6,9 +6,13 @@ import type { Logger } from 'pino';
 import type { AgentConfig } from './config.ts';
 import { DataDirError, defaultDataDir, lockDataDir, loadNodeId, makeDevDataDir, type DataDirLock } from './data-dir.ts';
 import { createApiServer } from '../api/server.ts';
-import type { Status } from '../api/schemas.ts';
+import type { MemberView, Status } from '../api/schemas.ts';
+import { startGossip, type Gossip } from './gossip.ts';
 import type { Clock } from '../runtime/clock.ts';
 import { VERSION } from '../version.ts';
+
+/** How long a graceful leave may take to spread before the agent stops anyway. */
+const LEAVE_TIMEOUT_MS = 3000;
 
 export class AgentStartError extends Error {
   constructor(message: string) {
@@ -33,6 +37,7 @@ export class Agent {
   readonly #startedWallMs: number;
   readonly #startedMs: number;
   #httpPort = 0;
+  #gossip: Gossip | undefined;
   #stopping: Promise<void> | undefined;
 
   private constructor(init: { config: AgentConfig; deps: AgentDeps; nodeId: string; dataDir: string; lock: DataDirLock; ephemeralDir: boolean }) {
@@ -83,6 +88,18 @@ export class Agent {
     }
     const address = this.#http.server.address();
     this.#httpPort = typeof address === 'object' && address !== null ? address.port : this.config.ports.http;
+    try {
+      this.#gossip = await startGossip({
+        config: this.config,
+        nodeId: this.nodeId,
+        dataDir: this.dataDir,
+        clock: this.#deps.clock,
+        logger: this.#deps.logger,
+        httpPort: this.#httpPort,
+      });
+    } catch (e) {
+      throw new AgentStartError(describeListenError(e, 'gossip', this.#httpHost(), this.config.ports.gossip, '--gossip-port'));
+    }
   }
 
   /** --dev keeps the API on loopback: a development agent is never reachable from outside. */
@@ -103,7 +120,7 @@ export class Agent {
       learners: [],
       epoch: 0,
       state: 'standalone',
-      ports: { http: this.#httpPort, rpc: null, gossip: null, dns: null },
+      ports: { http: this.#httpPort, rpc: null, gossip: this.#gossip?.port ?? null, dns: null },
       bind: this.#httpHost(),
       dataDir: this.dataDir,
       startedAt: new Date(this.#startedWallMs).toISOString(),
@@ -111,15 +128,42 @@ export class Agent {
     };
   }
 
-  /** Stops serving and releases the data directory. Idempotent; concurrent calls share one stop. */
-  stop(): Promise<void> {
-    this.#stopping ??= this.#stop();
+  members(): MemberView[] {
+    const gossip = this.#gossip;
+    if (!gossip) return [];
+    const toIso = (monotonicMs: number): string => new Date(this.#deps.clock.wallMs() - (this.#deps.clock.nowMs() - monotonicMs)).toISOString();
+    return gossip.membership.members().map((m) => ({
+      id: m.id,
+      addr: m.addr,
+      status: m.status,
+      role: 'none',
+      incarnation: m.incarnation,
+      version: m.meta.version,
+      protocol: m.meta.protocol,
+      tags: m.meta.tags,
+      resources: m.meta.resources,
+      rpcAddr: m.meta.rpcAddr,
+      httpAddr: m.meta.httpAddr,
+      startedAt: new Date(m.meta.startedAtMs).toISOString(),
+      statusSince: toIso(m.sinceMs),
+    }));
+  }
+
+  /**
+   * Stops serving and releases the data directory. With leave, first tells the cluster this
+   * node is leaving for good (status 'left', not a failure). Idempotent; concurrent calls share
+   * one stop.
+   */
+  stop(options: { leave?: boolean } = {}): Promise<void> {
+    this.#stopping ??= this.#stop(options.leave ?? false);
     return this.#stopping;
   }
 
-  async #stop(): Promise<void> {
+  async #stop(leave: boolean): Promise<void> {
     const { logger } = this.#deps;
-    logger.info({ nodeId: this.nodeId }, 'agent stopping');
+    logger.info({ nodeId: this.nodeId, leave }, 'agent stopping');
+    if (this.#gossip && leave) await this.#gossip.leave(LEAVE_TIMEOUT_MS);
+    await this.#gossip?.close();
     await this.#http.close();
     await this.#lock.release();
     if (this.#ephemeralDir) await rm(this.dataDir, { recursive: true, force: true });
@@ -128,7 +172,7 @@ export class Agent {
 }
 
 export function describeListenError(e: unknown, what: string, host: string, port: number, flag: string): string {
-  const code = (e as NodeJS.ErrnoException).code;
+  const code = (e as NodeJS.ErrnoException).code ?? ((e as Error).cause as NodeJS.ErrnoException | undefined)?.code;
   if (code === 'EADDRINUSE') return `${what} port ${port} on ${host} is already in use; stop the other process or pass ${flag} (0 picks a free port)`;
   if (code === 'EACCES') return `no permission to listen on ${what} port ${port} on ${host}; use a port above 1023 or run with the needed privileges`;
   if (code === 'EADDRNOTAVAIL') return `cannot listen on ${host}: no such local address; check --bind`;

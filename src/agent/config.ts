@@ -6,8 +6,10 @@ import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { LineCounter, isMap, isNode, parseDocument, type Document } from 'yaml';
 import { err, ok, type Result } from '../core/result.ts';
+import { KeyringError, parseKey } from '../wire/keyring.ts';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+export const GOSSIP_PRESETS = ['lan', 'wan', 'local'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 const Port = Type.Integer({ minimum: 0, maximum: 65535, description: 'TCP/UDP port; 0 picks a free one' });
@@ -19,11 +21,23 @@ export const AgentConfigSchema = Type.Object(
     nodeId: Type.Optional(Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' })),
     dataDir: Type.Optional(Type.String({ minLength: 1 })),
     bind: Type.String({ minLength: 1, maxLength: 255 }),
+    /** Address other nodes use to reach this one; defaults to bind, or a local IP when bind is 0.0.0.0. */
+    advertise: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
     ports: Type.Object({ http: Port, rpc: Port, gossip: Port, dns: Port }, { additionalProperties: false }),
     join: Type.Array(HostPort, { maxItems: 64 }),
     bootstrapExpect: Type.Optional(Type.Integer({ minimum: 1, maximum: 7 })),
     tags: Type.Record(Type.String(), Type.String({ maxLength: 256 })),
     log: Type.Object({ level: Type.Union(LOG_LEVELS.map((l) => Type.Literal(l))) }, { additionalProperties: false }),
+    gossip: Type.Object(
+      {
+        preset: Type.Union(GOSSIP_PRESETS.map((p) => Type.Literal(p))),
+        /** Base64 AES-256 keys; the first encrypts, all decrypt (rotation). Empty: no encryption. */
+        keys: Type.Array(Type.String({ minLength: 1, maxLength: 200 }), { maxItems: 16 }),
+        /** On SIGINT/SIGTERM, leave gracefully (status 'left') instead of just stopping. */
+        leaveOnTerminate: Type.Boolean(),
+      },
+      { additionalProperties: false },
+    ),
     dev: Type.Boolean(),
   },
   { additionalProperties: false },
@@ -37,6 +51,7 @@ export const DEFAULT_CONFIG: AgentConfig = {
   join: [],
   tags: {},
   log: { level: 'info' },
+  gossip: { preset: 'lan', keys: [], leaveOnTerminate: true },
   dev: false,
 };
 
@@ -60,6 +75,7 @@ const FIELDS: ReadonlyArray<{ readonly path: readonly string[]; readonly env: st
   { path: ['nodeId'], env: 'SAPPERS_NODE_ID', flag: 'nodeId', kind: 'string' },
   { path: ['dataDir'], env: 'SAPPERS_DATA_DIR', flag: 'dataDir', kind: 'string' },
   { path: ['bind'], env: 'SAPPERS_BIND', flag: 'bind', kind: 'string' },
+  { path: ['advertise'], env: 'SAPPERS_ADVERTISE', flag: 'advertise', kind: 'string' },
   { path: ['ports', 'http'], env: 'SAPPERS_HTTP_PORT', flag: 'httpPort', kind: 'port' },
   { path: ['ports', 'rpc'], env: 'SAPPERS_RPC_PORT', flag: 'rpcPort', kind: 'port' },
   { path: ['ports', 'gossip'], env: 'SAPPERS_GOSSIP_PORT', flag: 'gossipPort', kind: 'port' },
@@ -69,6 +85,8 @@ const FIELDS: ReadonlyArray<{ readonly path: readonly string[]; readonly env: st
   { path: ['tags'], env: 'SAPPERS_TAGS', flag: 'tag', kind: 'tags' },
   { path: ['log', 'level'], env: 'SAPPERS_LOG_LEVEL', flag: 'logLevel', kind: 'string' },
   { path: ['dev'], env: 'SAPPERS_DEV', flag: 'dev', kind: 'bool' },
+  { path: ['gossip', 'preset'], env: 'SAPPERS_GOSSIP_PRESET', flag: 'gossipPreset', kind: 'string' },
+  { path: ['gossip', 'keys'], env: 'SAPPERS_GOSSIP_KEYS', flag: 'gossipKey', kind: 'list' },
 ];
 
 /** Flag values as commander hands them over: strings, repeated strings, or booleans. */
@@ -132,6 +150,18 @@ function validateLayer(value: Record<string, unknown>, locate: (path: string[], 
         errors.push({ source: locate(['tags', key], true), field: `tags.${key}`, message: 'tag keys are 1-63 characters of letters, digits, ".", "_", "/" and "-", starting with a letter or digit' });
       }
     }
+  }
+  const gossip = value.gossip as { keys?: unknown } | undefined;
+  if (Array.isArray(gossip?.keys)) {
+    gossip.keys.forEach((key: unknown, i) => {
+      if (typeof key !== 'string') return;
+      try {
+        parseKey(key, `gossip.keys.${i}`);
+      } catch (e) {
+        if (!(e instanceof KeyringError)) throw e;
+        errors.push({ source: locate(['gossip', 'keys', String(i)]), field: `gossip.keys.${i}`, message: e.message.replace(/^gossip\.keys\.\d+: /, '') });
+      }
+    });
   }
   // Union errors repeat once per member; report each field once.
   return errors.filter((e, i) => errors.findIndex((o) => o.field === e.field && o.source === e.source) === i);

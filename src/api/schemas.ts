@@ -38,3 +38,27 @@ export type Status = Static<typeof StatusSchema>;
 export const ErrorSchema = Type.Object({
   error: Type.Object({ code: Type.String(), message: Type.String() }),
 });
+
+export const MemberSchema = Type.Object({
+  id: Type.String(),
+  addr: Type.String({ description: 'gossip address' }),
+  status: Type.Union([Type.Literal('alive'), Type.Literal('suspect'), Type.Literal('dead'), Type.Literal('left')]),
+  role: Type.Union([Type.Literal('leader'), Type.Literal('voter'), Type.Literal('learner'), Type.Literal('none')]),
+  incarnation: Type.Integer(),
+  version: Type.String(),
+  protocol: Type.Integer(),
+  tags: Type.Record(Type.String(), Type.String()),
+  resources: Type.Object({
+    cpuCores: Type.Integer(),
+    memoryTotalBytes: Type.Number(),
+    memoryFreeBytes: Type.Number(),
+    diskFreeBytes: Type.Number(),
+    load1: Type.Number(),
+  }),
+  rpcAddr: Type.String(),
+  httpAddr: Type.String(),
+  startedAt: Type.String({ description: 'ISO 8601 time the member\'s agent started' }),
+  statusSince: Type.String({ description: 'ISO 8601 time this node saw the status change' }),
+});
+
+export type MemberView = Static<typeof MemberSchema>;

@@ -3,11 +3,13 @@
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { ApiError, type ApiErrorBody } from './errors.ts';
-import { ErrorSchema, StatusSchema, type Status } from './schemas.ts';
+import { ErrorSchema, MemberSchema, StatusSchema, type MemberView, type Status } from './schemas.ts';
+import { Type } from '@sinclair/typebox';
 
 /** What the API needs from the agent. Grows as the agent does (KV, members, events, ...). */
 export interface AgentApi {
   status(): Status;
+  members(): MemberView[];
 }
 
 export interface ApiServerOptions {
@@ -42,7 +44,9 @@ export function createApiServer(options: ApiServerOptions): FastifyInstance {
     reply.status(404).send(errorBody('not-found', `no route for ${request.method} ${request.url.split('?')[0]}`));
   });
 
-  app.get('/v1/status', { schema: { response: { 200: StatusSchema, '4xx': ErrorSchema, '5xx': ErrorSchema } } }, () => options.agent.status());
+  const errors = { '4xx': ErrorSchema, '5xx': ErrorSchema };
+  app.get('/v1/status', { schema: { response: { 200: StatusSchema, ...errors } } }, () => options.agent.status());
+  app.get('/v1/members', { schema: { response: { 200: Type.Array(MemberSchema), ...errors } } }, () => options.agent.members());
 
   return app;
 }

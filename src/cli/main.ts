@@ -4,6 +4,8 @@ import { ClientError, DEFAULT_ADDR } from '../client/client.ts';
 import { VERSION } from '../version.ts';
 import { agentCommand } from './commands/agent.ts';
 import { statusCommand } from './commands/status.ts';
+import { membersCommand } from './commands/members.ts';
+import { keygenCommand } from './commands/keygen.ts';
 import { CliError } from './errors.ts';
 
 export function buildProgram(): Command {
@@ -17,6 +19,8 @@ export function buildProgram(): Command {
     .exitOverride();
   program.addCommand(agentCommand());
   program.addCommand(statusCommand());
+  program.addCommand(membersCommand());
+  program.addCommand(keygenCommand());
   for (const command of program.commands) command.exitOverride();
   return program;
 }

@@ -1,5 +1,5 @@
 // Typed client of the HTTP API, used by the CLI, tests and benchmarks.
-import type { Status } from '../api/schemas.ts';
+import type { MemberView, Status } from '../api/schemas.ts';
 
 export const DEFAULT_ADDR = 'http://127.0.0.1:7700';
 
@@ -38,6 +38,10 @@ export class SappersClient {
 
   status(): Promise<Status> {
     return this.#request<Status>('GET', '/v1/status');
+  }
+
+  members(): Promise<MemberView[]> {
+    return this.#request<MemberView[]>('GET', '/v1/members');
   }
 
   async #request<T>(method: string, path: string): Promise<T> {

@@ -68,6 +68,12 @@ describe('agent config', () => {
     const badKey = loadConfig({ env: {}, flags: { tag: ['bad key=1'] } });
     assert.ok(!badKey.ok);
     assert.match(formatConfigErrors(badKey.error), /^flag --tag: tags\.bad key: tag keys are/);
+    const key = loadConfig({ env: { SAPPERS_GOSSIP_KEYS: 'c2hvcnQ=' }, flags: {} });
+    assert.ok(!key.ok);
+    assert.equal(formatConfigErrors(key.error), 'environment SAPPERS_GOSSIP_KEYS: gossip.keys.0: a gossip key is 32 bytes (AES-256), this one is 5');
+    const preset = loadConfig({ env: {}, flags: { gossipPreset: 'moon' } });
+    assert.ok(!preset.ok);
+    assert.match(formatConfigErrors(preset.error), /^flag --gossip-preset: gossip\.preset: /);
     const join = loadConfig({ env: {}, flags: { join: ['no-port'] } });
     assert.ok(!join.ok);
     assert.match(formatConfigErrors(join.error), /^flag --join: join\.0: /);

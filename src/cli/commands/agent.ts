@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { Agent, AgentStartError } from '../../agent/agent.ts';
-import { LOG_LEVELS, formatConfigErrors, loadConfig, type ConfigSources, type FlagValues } from '../../agent/config.ts';
+import { GOSSIP_PRESETS, LOG_LEVELS, formatConfigErrors, loadConfig, type ConfigSources, type FlagValues } from '../../agent/config.ts';
 import { createLogger } from '../../agent/log.ts';
 import { SystemClock } from '../../runtime/clock.ts';
 import { CliError } from '../errors.ts';
@@ -20,6 +20,7 @@ export function agentCommand(): Command {
     .option('--node-id <id>', 'node ID (default: generated on first start, kept in the data dir)')
     .option('--data-dir <dir>', 'directory for identity, log and snapshots')
     .option('--bind <ip>', 'address to listen on (default 0.0.0.0)')
+    .option('--advertise <ip>', 'address other nodes reach this one at (default: --bind, or a local IP)')
     .option('--http-port <port>', 'HTTP API port (default 7700; 0 picks a free one)')
     .option('--rpc-port <port>', 'RPC port for Raft and internal calls (default 7701)')
     .option('--gossip-port <port>', 'gossip port, UDP and TCP (default 7702)')
@@ -27,6 +28,8 @@ export function agentCommand(): Command {
     .option('--join <host:port>', 'address of a member to join (repeatable)', collect)
     .option('--bootstrap-expect <n>', 'wait for N nodes, then form one cluster')
     .option('--tag <key=value>', 'node tag, e.g. hub=true or zone=a (repeatable)', collect)
+    .addOption(new Option('--gossip-preset <preset>', 'gossip timing preset (default lan)').choices(GOSSIP_PRESETS))
+    .option('--gossip-key <base64>', 'gossip encryption key (repeatable; the first encrypts; see "sappers keygen")', collect)
     .option('--dev', 'development mode: one node, data in a temp dir, HTTP on 127.0.0.1')
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS))
     .action(async (flags: FlagValues & { config?: string }) => {
@@ -61,7 +64,7 @@ async function runAgent(flags: FlagValues & { config?: string }): Promise<void> 
         process.exit(130);
       }
       logger.info({ signal }, 'shutting down (send the signal again to force)');
-      agent.stop().then(resolve, (e: unknown) => {
+      agent.stop({ leave: config.value.gossip.leaveOnTerminate }).then(resolve, (e: unknown) => {
         logger.error({ err: e }, 'shutdown failed');
         process.exitCode = 1;
         resolve();

@@ -186,7 +186,10 @@ export class Swim<Meta> {
 
   /** True once a leave has been gossiped enough times that the cluster will hear it. */
   leaveBroadcastDone(): boolean {
-    return this.#leaving && !this.#broadcasts.pending().some((u) => u.id === this.id);
+    if (!this.#leaving) return false;
+    // With nobody left to tell, there is nothing to wait for.
+    const audience = [...this.#members.values()].some((m) => m.id !== this.id && (m.status === 'alive' || m.status === 'suspect'));
+    return !audience || !this.#broadcasts.pending().some((u) => u.id === this.id);
   }
 
   tick(nowMs: number): void {

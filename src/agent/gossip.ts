@@ -1,0 +1,171 @@
+// Wires membership into the agent: gossip sockets (UDP for probes and gossip, TCP on the same
+// port for push-pull), the keyring, this node's metadata, and periodic resource refresh.
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import { networkInterfaces } from 'node:os';
+import { SeededRandom } from '../core/random.ts';
+import { SWIM_PRESETS } from '../core/swim/config.ts';
+import { Swim } from '../core/swim/swim.ts';
+import type { NodeId } from '../core/swim/types.ts';
+import type { Clock, Timer } from '../runtime/clock.ts';
+import { Membership } from '../runtime/membership.ts';
+import { formatAddress } from '../runtime/transport/address.ts';
+import { TcpRpcTransport } from '../runtime/transport/rpc.ts';
+import { UdpTransport } from '../runtime/transport/udp.ts';
+import { PROTOCOL_VERSION } from '../wire/codec.ts';
+import { Keyring, parseKey } from '../wire/keyring.ts';
+import { createWireCodec } from '../wire/messages.ts';
+import type { NodeMeta } from '../wire/swim.ts';
+import { VERSION } from '../version.ts';
+import type { AgentConfig } from './config.ts';
+import type { Logger } from './log.ts';
+import { resourcesChanged, sampleResources } from './resources.ts';
+import { randomBytes } from 'node:crypto';
+
+/** Gossip datagrams may exceed one MTU on loopback or with large metadata; IP fragments them. */
+const MAX_DATAGRAM_BYTES = 8192;
+const RESOURCE_REFRESH_MS = 10_000;
+/** Publish resources at least this often even without a big change. */
+const RESOURCE_MAX_AGE_MS = 60_000;
+
+export interface Gossip {
+  readonly membership: Membership;
+  readonly port: number;
+  readonly advertiseAddr: string;
+  /** Gossips a graceful leave and waits for it to spread (bounded). */
+  leave(timeoutMs: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface GossipInit {
+  readonly config: AgentConfig;
+  readonly nodeId: string;
+  readonly dataDir: string;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly httpPort: number;
+}
+
+export async function startGossip(init: GossipInit): Promise<Gossip> {
+  const { config, clock, logger } = init;
+  const host = config.dev ? '127.0.0.1' : config.bind;
+  const advertiseHost = config.advertise ?? (isUnspecified(host) ? guessAdvertiseHost() : host);
+  const keyring = config.gossip.keys.length > 0 ? new Keyring(config.gossip.keys.map((k, i) => parseKey(k, `gossip.keys.${i}`))) : undefined;
+
+  // TCP first: with port 0 the OS picks a port, and UDP then takes the same number.
+  const stream = await TcpRpcTransport.listen({ host, port: config.ports.gossip, clock });
+  const port = portOf(stream.localAddress);
+  let datagrams: UdpTransport;
+  try {
+    datagrams = await UdpTransport.bind({ host, port, maxDatagramBytes: MAX_DATAGRAM_BYTES });
+  } catch (e) {
+    await stream.close();
+    throw e;
+  }
+
+  const advertiseAddr = formatAddress(advertiseHost, port);
+  let resources = await sampleResources(init.dataDir);
+  const meta = (): NodeMeta => ({
+    protocol: PROTOCOL_VERSION,
+    version: VERSION,
+    tags: config.tags,
+    resources,
+    rpcAddr: formatAddress(advertiseHost, config.ports.rpc),
+    httpAddr: formatAddress(advertiseHost, init.httpPort),
+    startedAtMs: Math.round(clock.wallMs()),
+  });
+  const startedMeta = meta();
+  const swim = new Swim<NodeMeta>({
+    id: init.nodeId as NodeId,
+    addr: advertiseAddr,
+    meta: startedMeta,
+    config: SWIM_PRESETS[config.gossip.preset],
+    random: new SeededRandom(randomBytes(4).readUInt32LE(0)),
+    nowMs: clock.nowMs(),
+  });
+  const log = logger.child({ component: 'gossip' });
+  const membership = new Membership({ swim, datagrams, stream, codec: createWireCodec(), clock, keyring, log });
+
+  let closed = false;
+  if (config.join.length > 0) {
+    void resolveJoin(config.join, clock, log, () => closed).then((addrs) => {
+      if (addrs.length > 0 && !closed) membership.join(addrs);
+    });
+  }
+
+  // Refresh resources; publish only meaningful changes (each publish is a broadcast).
+  let publishedAtMs = clock.nowMs();
+  let refresh: Timer | undefined;
+  const schedule = (): void => {
+    refresh = clock.setTimer(RESOURCE_REFRESH_MS, () => {
+      void sampleResources(init.dataDir).then((next) => {
+        if (closed) return;
+        if (resourcesChanged(resources, next) || clock.nowMs() - publishedAtMs >= RESOURCE_MAX_AGE_MS) {
+          resources = next;
+          publishedAtMs = clock.nowMs();
+          membership.updateMeta({ ...startedMeta, resources });
+        }
+        schedule();
+      });
+    });
+  };
+  schedule();
+
+  log.info({ addr: advertiseAddr, preset: config.gossip.preset, encrypted: keyring !== undefined }, 'gossip listening');
+  return {
+    membership,
+    port,
+    advertiseAddr,
+    leave: (timeoutMs) => membership.leave(timeoutMs),
+    async close() {
+      closed = true;
+      refresh?.cancel();
+      await membership.stop();
+      await Promise.all([datagrams.close(), stream.close()]);
+    },
+  };
+}
+
+/**
+ * Resolves --join targets: a DNS name joins every address it resolves to. Names that do not
+ * resolve yet (DNS not up at boot) are retried with backoff, like unreachable seeds.
+ */
+async function resolveJoin(targets: readonly string[], clock: Clock, log: Logger, closed: () => boolean): Promise<string[]> {
+  for (let attempt = 0; !closed(); attempt++) {
+    const out: string[] = [];
+    for (const target of targets) {
+      const colon = target.lastIndexOf(':');
+      const name = target.slice(0, colon).replace(/^\[|\]$/g, '');
+      const port = Number(target.slice(colon + 1));
+      if (isIP(name)) {
+        out.push(formatAddress(name, port));
+        continue;
+      }
+      try {
+        for (const { address } of await lookup(name, { all: true })) out.push(formatAddress(address, port));
+      } catch (e) {
+        log.warn({ target, err: (e as Error).message }, 'cannot resolve join address');
+      }
+    }
+    if (out.length > 0) return [...new Set(out)];
+    const delayMs = Math.min(30_000, 500 * 2 ** attempt);
+    await new Promise<void>((resolve) => clock.setTimer(delayMs, resolve));
+  }
+  return [];
+}
+
+function isUnspecified(host: string): boolean {
+  return host === '0.0.0.0' || host === '::';
+}
+
+/** The first non-internal IPv4 address: what peers most likely reach us at. */
+function guessAdvertiseHost(): string {
+  for (const addrs of Object.values(networkInterfaces())) {
+    for (const a of addrs ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return '127.0.0.1';
+}
+
+function portOf(address: string): number {
+  return Number(address.slice(address.lastIndexOf(':') + 1));
+}

@@ -1,0 +1,93 @@
+// Membership between real agent processes on 127.0.0.1 (issue 3's process tests).
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SappersClient } from '../../src/client/client.ts';
+import type { MemberView } from '../../src/api/schemas.ts';
+import { generateKey } from '../../src/wire/keyring.ts';
+import { runCli, startAgent, type AgentProcess } from '../helpers/agent-process.ts';
+
+const root = await mkdtemp(join(tmpdir(), 'sappers-members-'));
+const running = new Set<AgentProcess>();
+after(async () => {
+  await Promise.all([...running].map((a) => a.stop('SIGKILL')));
+  await rm(root, { recursive: true, force: true });
+});
+
+const key = generateKey();
+
+async function agent(name: string, extra: string[] = []): Promise<AgentProcess> {
+  const a = await startAgent([
+    '--data-dir', join(root, name), '--node-id', name, '--bind', '127.0.0.1',
+    '--http-port', '0', '--gossip-port', '0', '--gossip-preset', 'local', ...extra,
+  ]);
+  running.add(a);
+  return a;
+}
+
+async function stop(a: AgentProcess, signal: NodeJS.Signals): Promise<void> {
+  await a.stop(signal);
+  running.delete(a);
+}
+
+async function gossipPort(a: AgentProcess): Promise<number> {
+  return (await new SappersClient({ addr: a.addr }).status()).ports.gossip!;
+}
+
+/** Polls until every listed agent sees `expected` (id -> status); generous bound, not a perf check. */
+async function waitForView(agents: AgentProcess[], expected: Record<string, MemberView['status']>, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  for (;;) {
+    const views = await Promise.all(agents.map((a) => new SappersClient({ addr: a.addr }).members()));
+    const ok = views.every((members) => Object.entries(expected).every(([id, status]) => members.find((m) => m.id === id)?.status === status));
+    if (ok) return;
+    last = JSON.stringify(views.map((v) => v.map((m) => `${m.id}:${m.status}`)));
+    if (Date.now() > deadline) assert.fail(`members did not converge to ${JSON.stringify(expected)}; last views: ${last}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+describe('membership between real agents', { concurrency: false }, () => {
+  it('five agents see each other; a SIGKILLed one turns dead, comes back alive on restart, and a leave shows left', async () => {
+    const seed = await agent('a0', ['--gossip-key', key]);
+    const join = `127.0.0.1:${await gossipPort(seed)}`;
+    const others = [];
+    for (let i = 1; i < 5; i++) others.push(await agent(`a${i}`, ['--gossip-key', key, '--join', join, '--tag', `zone=z${i % 2}`]));
+    const all = [seed, ...others];
+    await waitForView(all, { a0: 'alive', a1: 'alive', a2: 'alive', a3: 'alive', a4: 'alive' });
+
+    const table = await runCli(['members', '--addr', seed.addr]);
+    assert.equal(table.code, 0, table.stderr);
+    assert.match(table.stdout, /^ID\s+ADDRESS\s+STATUS/);
+    assert.equal(table.stdout.trim().split('\n').length, 6);
+    const json = JSON.parse((await runCli(['members', '--json', '--addr', seed.addr])).stdout) as MemberView[];
+    assert.equal(json.find((m) => m.id === 'a1')!.tags.zone, 'z1');
+    assert.ok(json.every((m) => m.resources.cpuCores > 0 && m.resources.memoryTotalBytes > 0));
+
+    const victim = others[3]!;
+    await stop(victim, 'SIGKILL');
+    await waitForView(all.slice(0, 4), { a4: 'dead' });
+
+    const back = await agent('a4', ['--gossip-key', key, '--join', join]);
+    await waitForView([...all.slice(0, 4), back], { a0: 'alive', a4: 'alive' });
+
+    await stop(others[2]!, 'SIGTERM');
+    await waitForView([seed, others[0]!, others[1]!, back], { a3: 'left' });
+  });
+
+  it('an agent with the wrong key never joins', async () => {
+    const seed = await agent('k0', ['--gossip-key', key]);
+    const join = `127.0.0.1:${await gossipPort(seed)}`;
+    const member = await agent('k1', ['--gossip-key', key, '--join', join]);
+    const intruder = await agent('k2', ['--gossip-key', generateKey(), '--join', join]);
+    await waitForView([seed, member], { k0: 'alive', k1: 'alive' });
+    await new Promise((r) => setTimeout(r, 3000));
+    const seen = await new SappersClient({ addr: seed.addr }).members();
+    assert.deepEqual(seen.map((m) => m.id).sort(), ['k0', 'k1']);
+    assert.deepEqual((await new SappersClient({ addr: intruder.addr }).members()).map((m) => m.id), ['k2']);
+    for (const a of [seed, member, intruder]) await stop(a, 'SIGTERM');
+  });
+});
