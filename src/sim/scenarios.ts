@@ -10,6 +10,7 @@
 import { applyFaultSchedule, randomFaultSchedule } from './faults.ts';
 import { EchoMonitor, EchoNode, installEchoInvariants } from './echo.ts';
 import { Simulation, type RunResult } from './simulation.ts';
+import { swimScenario } from './swim-scenario.ts';
 
 export interface ScenarioRunOptions {
   readonly seed: number;
@@ -113,4 +114,10 @@ export const SCENARIOS: Readonly<Record<string, Scenario>> = {
     livenessPhaseMs: 1000,
     syncBeforeAck: false,
   }),
+  swim: swimScenario(
+    'swim',
+    'SWIM membership, 7 nodes, random partitions, loss, crashes and restarts for 60 s, then 60 s healed: every node must see every node alive',
+    { nodes: 7, faultPhaseMs: 60_000, livenessPhaseMs: 60_000 },
+    (seed, maxSteps) => replayCommand('swim', seed, maxSteps),
+  ),
 };
