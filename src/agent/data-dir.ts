@@ -72,6 +72,12 @@ export async function loadNodeId(dir: string, configured: string | undefined): P
     const tmp = `${path}.tmp`;
     await writeFile(tmp, `${id}\n`, { mode: 0o600, flush: true });
     await rename(tmp, path);
+    const parent = await open(dir, 'r');
+    try {
+      await parent.sync();
+    } finally {
+      await parent.close();
+    }
   }
   return id;
 }

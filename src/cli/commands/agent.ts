@@ -47,6 +47,22 @@ async function runAgent(flags: FlagValues & { config?: string }): Promise<void> 
   if (!config.ok) throw new CliError(`invalid configuration:\n${formatConfigErrors(config.error)}`, 2);
 
   const logger = createLogger({ level: config.value.log.level });
+  // Handlers go in before the agent starts: a signal during start-up must still stop it cleanly.
+  let signals = 0;
+  let onFirstSignal: () => void = () => undefined;
+  const terminated = new Promise<void>((resolve) => (onFirstSignal = resolve));
+  const onSignal = (signal: NodeJS.Signals): void => {
+    signals += 1;
+    if (signals > 1) {
+      logger.warn({ signal }, 'second signal: exiting without a clean shutdown');
+      process.exit(130);
+    }
+    logger.info({ signal }, 'shutting down (send the signal again to force)');
+    onFirstSignal();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
   let agent: Agent;
   try {
     agent = await Agent.start(config.value, { logger, clock: new SystemClock() });
@@ -54,25 +70,13 @@ async function runAgent(flags: FlagValues & { config?: string }): Promise<void> 
     if (e instanceof AgentStartError) throw new CliError(e.message, 1);
     throw e;
   }
-
-  await new Promise<void>((resolve) => {
-    let signals = 0;
-    const onSignal = (signal: NodeJS.Signals): void => {
-      signals += 1;
-      if (signals > 1) {
-        logger.warn({ signal }, 'second signal: exiting without a clean shutdown');
-        process.exit(130);
-      }
-      logger.info({ signal }, 'shutting down (send the signal again to force)');
-      agent.stop({ leave: config.value.gossip.leaveOnTerminate }).then(resolve, (e: unknown) => {
-        logger.error({ err: e }, 'shutdown failed');
-        process.exitCode = 1;
-        resolve();
-      });
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  });
+  await terminated;
+  try {
+    await agent.stop({ leave: config.value.gossip.leaveOnTerminate });
+  } catch (e) {
+    logger.error({ err: e }, 'shutdown failed');
+    process.exitCode = 1;
+  }
 }
 
 async function readConfigFile(path: string): Promise<string> {
