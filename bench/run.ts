@@ -3,6 +3,7 @@
 // Each benchmark is a function from context to report; add new ones to BENCHMARKS.
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runMembershipBench, runMembershipSoakBench } from './membership.bench.ts';
 import { runWalBench } from './wal.bench.ts';
 
 export interface BenchContext {
@@ -20,7 +21,12 @@ export interface BenchReport {
 
 const BENCHMARKS: Readonly<Record<string, (ctx: BenchContext) => Promise<BenchReport>>> = {
   wal: runWalBench,
+  membership: runMembershipBench,
+  'membership-soak': runMembershipSoakBench,
 };
+
+/** Too long for a default run: these run only when named. */
+const ON_REQUEST: ReadonlySet<string> = new Set(['membership-soak']);
 
 function usage(): string {
   return `usage: node bench/run.ts [--quick] [--json] [${Object.keys(BENCHMARKS).join('|')}]...`;
@@ -49,7 +55,7 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const ctx: BenchContext = { quick: flags.has('--quick'), repoRoot: dirname(dirname(fileURLToPath(import.meta.url))) };
-  const selected = names.length > 0 ? names : Object.keys(BENCHMARKS);
+  const selected = names.length > 0 ? names : Object.keys(BENCHMARKS).filter((n) => !ON_REQUEST.has(n));
   const reports: BenchReport[] = [];
   for (const name of selected) {
     const run = BENCHMARKS[name];
