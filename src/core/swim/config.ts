@@ -22,6 +22,12 @@ export interface SwimConfig {
   readonly gossipToTheDeadMs: number;
   /** Time between full-state exchanges with one random member (anti-entropy). */
   readonly pushPullIntervalMs: number;
+  /**
+   * Time between attempts to reach one random dead member by push-pull. Gossip gives up on
+   * the dead after gossipToTheDeadMs; without this, two sides of a long partition that each
+   * declared the other dead would never talk again (serf's "reconnect" does the same job).
+   */
+  readonly reconnectIntervalMs: number;
   /** Lifeguard local health: probe timing stretches up to this multiple when we are slow. */
   readonly awarenessMaxMultiplier: number;
   /** Dead and left members are forgotten after this long. */
@@ -44,6 +50,7 @@ const LAN: SwimConfig = {
   gossipNodes: 3,
   gossipToTheDeadMs: 30_000,
   pushPullIntervalMs: 30_000,
+  reconnectIntervalMs: 30_000,
   awarenessMaxMultiplier: 8,
   reapAfterMs: 24 * 3600_000,
   joinRetryMinMs: 500,
@@ -53,8 +60,8 @@ const LAN: SwimConfig = {
 
 export const SWIM_PRESETS = {
   lan: LAN,
-  wan: { ...LAN, probeIntervalMs: 5000, probeTimeoutMs: 3000, suspicionMult: 6, gossipIntervalMs: 500, gossipNodes: 4, gossipToTheDeadMs: 60_000, pushPullIntervalMs: 60_000 },
-  local: { ...LAN, probeIntervalMs: 1000, probeTimeoutMs: 200, suspicionMult: 3, gossipIntervalMs: 100, gossipToTheDeadMs: 15_000, pushPullIntervalMs: 15_000 },
+  wan: { ...LAN, probeIntervalMs: 5000, probeTimeoutMs: 3000, suspicionMult: 6, gossipIntervalMs: 500, gossipNodes: 4, gossipToTheDeadMs: 60_000, pushPullIntervalMs: 60_000, reconnectIntervalMs: 60_000 },
+  local: { ...LAN, probeIntervalMs: 1000, probeTimeoutMs: 200, suspicionMult: 3, gossipIntervalMs: 100, gossipToTheDeadMs: 15_000, pushPullIntervalMs: 15_000, reconnectIntervalMs: 15_000 },
 } as const satisfies Record<string, SwimConfig>;
 
 export type SwimPreset = keyof typeof SWIM_PRESETS;

@@ -76,6 +76,7 @@ export class Swim<Meta> {
   #nextProbeMs: number;
   #nextGossipMs: number;
   #nextPushPullMs: number;
+  #nextReconnectMs: number;
   #nowMs: number;
   #leaving = false;
   #join: { addrs: GossipAddress[]; attempt: number; outstanding: number; retryAtMs: number | undefined } | undefined;
@@ -94,10 +95,15 @@ export class Swim<Meta> {
       meta: options.meta,
       sinceMs: options.nowMs,
     });
+    // Announce ourselves: whoever we meet first (a seed, or anyone we probe) spreads the news,
+    // instead of relying on the seed alone (a newcomer that only the seed knows is one lost
+    // packet away from staying unknown until the next push-pull).
+    this.#broadcastAlive(false);
     // Stagger the timers so that nodes started together do not probe in lockstep.
     this.#nextProbeMs = options.nowMs + this.#random.int(options.config.probeIntervalMs);
     this.#nextGossipMs = options.nowMs + this.#random.int(options.config.gossipIntervalMs);
     this.#nextPushPullMs = options.nowMs + this.#pushPullPeriodMs();
+    this.#nextReconnectMs = options.nowMs + options.config.reconnectIntervalMs;
   }
 
   // ---- queries ----------------------------------------------------------------------------
@@ -135,7 +141,7 @@ export class Swim<Meta> {
   }
 
   nextDeadlineMs(): number {
-    let next = Math.min(this.#nextProbeMs, this.#nextGossipMs, this.#nextPushPullMs);
+    let next = Math.min(this.#nextProbeMs, this.#nextGossipMs, this.#nextPushPullMs, this.#nextReconnectMs);
     if (this.#probe && !this.#probe.acked && !this.#probe.indirectSent) next = Math.min(next, this.#probe.indirectAtMs);
     for (const s of this.#suspicions.values()) next = Math.min(next, s.deadlineMs);
     for (const r of this.#relays.values()) next = Math.min(next, r.nackAtMs);
@@ -224,6 +230,10 @@ export class Swim<Meta> {
       this.#periodicPushPull();
       this.#nextPushPullMs = nowMs + this.#pushPullPeriodMs();
     }
+    if (nowMs >= this.#nextReconnectMs) {
+      this.#reconnect();
+      this.#nextReconnectMs = nowMs + this.#config.reconnectIntervalMs;
+    }
     if (this.#join?.retryAtMs !== undefined && nowMs >= this.#join.retryAtMs) this.#attemptJoin();
     this.#reap(nowMs);
   }
@@ -235,12 +245,14 @@ export class Swim<Meta> {
     if (packet.probe) this.#onProbeMessage(from, packet.probe, nowMs);
   }
 
-  /** Answers a push-pull started by a peer: merge its state, return ours. */
+  /**
+   * Answers a push-pull started by a peer: merge its state, return ours. Merging first means a
+   * peer that believed us dead gets our refutation (a higher incarnation) in the very reply.
+   */
   onPushPullRequest(request: PushPull<Meta>, nowMs: number): PushPull<Meta> {
     this.#advance(nowMs);
-    const reply = this.#localState(false);
     this.#merge(request);
-    return reply;
+    return this.#localState(false);
   }
 
   onPushPullReply(to: GossipAddress, reply: PushPull<Meta>, nowMs: number): void {
@@ -551,6 +563,13 @@ export class Swim<Meta> {
     if (peer) this.#pushPulls.push({ to: peer.addr, request: this.#localState(false) });
   }
 
+  /** Tries one random dead (not left) member: if it is alive after all, the exchange heals us. */
+  #reconnect(): void {
+    if (this.#leaving) return;
+    const [peer] = this.#randomMembers(1, (m) => m.status === 'dead');
+    if (peer) this.#pushPulls.push({ to: peer.addr, request: this.#localState(false) });
+  }
+
   #localState(join: boolean): PushPull<Meta> {
     return {
       from: this.id,
@@ -561,7 +580,9 @@ export class Swim<Meta> {
 
   /**
    * Merges a peer's full state. A peer's "dead" becomes our "suspect": one node's verdict,
-   * possibly from the far side of a partition, should not kill a member outright here.
+   * possibly from the far side of a partition, should not kill a member outright here. Dead,
+   * suspect and left members we have never heard of are not adopted: there is nothing to learn
+   * from a stranger's obituary, and probing it would only produce a suspicion of our own.
    */
   #merge(state: PushPull<Meta>): void {
     for (const m of state.members) {
@@ -570,12 +591,10 @@ export class Swim<Meta> {
           this.#onAlive({ kind: 'alive', id: m.id, incarnation: m.incarnation, addr: m.addr, meta: m.meta });
           break;
         case 'left':
-          this.#onAlive({ kind: 'alive', id: m.id, incarnation: m.incarnation, addr: m.addr, meta: m.meta });
           this.#onDead({ kind: 'dead', id: m.id, incarnation: m.incarnation, from: m.id });
           break;
         case 'suspect':
         case 'dead':
-          this.#onAlive({ kind: 'alive', id: m.id, incarnation: m.incarnation, addr: m.addr, meta: m.meta });
           this.#onSuspect({ kind: 'suspect', id: m.id, incarnation: m.incarnation, from: state.from });
           break;
       }

