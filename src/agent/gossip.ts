@@ -1,5 +1,6 @@
 // Wires membership into the agent: gossip sockets (UDP for probes and gossip, TCP on the same
 // port for push-pull), the keyring, this node's metadata, and periodic resource refresh.
+import { randomBytes } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
@@ -20,7 +21,6 @@ import { VERSION } from '../version.ts';
 import type { AgentConfig } from './config.ts';
 import type { Logger } from './log.ts';
 import { resourcesChanged, sampleResources } from './resources.ts';
-import { randomBytes } from 'node:crypto';
 
 /** Gossip datagrams may exceed one MTU on loopback or with large metadata; IP fragments them. */
 const MAX_DATAGRAM_BYTES = 8192;
