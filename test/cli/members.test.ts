@@ -55,7 +55,9 @@ describe('membership between real agents', { concurrency: false }, () => {
     const seed = await agent('a0', ['--gossip-key', key]);
     const join = `127.0.0.1:${await gossipPort(seed)}`;
     const others = [];
-    for (let i = 1; i < 5; i++) others.push(await agent(`a${i}`, ['--gossip-key', key, '--join', join, '--tag', `zone=z${i % 2}`]));
+    // a2 joins by DNS name: every address "localhost" resolves to is tried.
+    const joinFor = (i: number): string => (i === 2 ? join.replace('127.0.0.1', 'localhost') : join);
+    for (let i = 1; i < 5; i++) others.push(await agent(`a${i}`, ['--gossip-key', key, '--join', joinFor(i), '--tag', `zone=z${i % 2}`]));
     const all = [seed, ...others];
     await waitForView(all, { a0: 'alive', a1: 'alive', a2: 'alive', a3: 'alive', a4: 'alive' });
 
