@@ -4,7 +4,9 @@
 //   detect    ms from SIGKILL of one non-seed agent until every survivor lists it dead
 //             (serf: failed)
 //   gossip    bytes/s per agent on the gossip ports (UDP + TCP push-pull, IP lengths), counted
-//             by nftables on loopback over a steady-state window
+//             by nftables on loopback over a steady-state window (full run: 60 s, which spans
+//             two push-pull periods (30 s) and our resource republish age (60 s)); the mean, and
+//             the median one-second rate (the protocol's quiet cost, without update bursts)
 //   RSS       VmRSS per agent after convergence
 // and the ratio sappers/serf of each. Target (issue): detection at most half of serf's, with no
 // false positives in a 10-minute run at N=25 on a busy machine; that soak is the separate,
@@ -38,6 +40,8 @@ interface Plan {
   readonly sizes: readonly number[];
   readonly settleMs: number;
   readonly windowMs: number;
+  /** Agents killed one after another (each replaced before the next kill). */
+  readonly detectRounds: number;
 }
 
 interface SystemResult {
@@ -45,12 +49,13 @@ interface SystemResult {
   readonly convergeMs: number;
   /** Sappers: from statusSince of the last member to turn alive in the last observer. */
   readonly convergeExactMs: number | undefined;
-  readonly gossipBytesPerSecPerNode: number | undefined;
-  readonly udpShare: number | undefined;
+  readonly gossip: GossipRates | undefined;
   readonly rssMiB: number;
   readonly rssMaxMiB: number;
+  /** Median over the kills. */
   readonly detectMs: number;
-  /** Sappers: statusSince of "dead" in the last survivor to see it. */
+  readonly detectMaxMs: number;
+  /** Sappers: statusSince of "dead" in the last survivor to see it (median over the kills). */
   readonly detectExactMs: number | undefined;
   /** "node-3 saw node-1 suspect": non-alive states of agents that were never killed. */
   readonly falseObservations: readonly string[];
@@ -65,7 +70,7 @@ function progress(line: string): void {
 }
 
 export async function runMembershipBench(ctx: BenchContext): Promise<BenchReport> {
-  const plan: Plan = ctx.quick ? { sizes: [5], settleMs: 2_000, windowMs: 5_000 } : { sizes: [5, 25], settleMs: 5_000, windowMs: 30_000 };
+  const plan: Plan = ctx.quick ? { sizes: [5], settleMs: 2_000, windowMs: 5_000, detectRounds: 2 } : { sizes: [5, 25], settleMs: 5_000, windowMs: 60_000, detectRounds: 3 };
   const cleanup = new CleanupStack();
   cleanup.install();
   const notes: string[] = [];
@@ -90,7 +95,7 @@ export async function runMembershipBench(ctx: BenchContext): Promise<BenchReport
         try {
           const result = await measureSystem(system, n, plan, { cleanup, ports, repoRoot: ctx.repoRoot, nftOk: nftMissing === undefined });
           outcomes.set(system, { ok: true, result });
-          progress(`${system}, N=${n}: converge ${Math.round(result.convergeMs)} ms, detect ${Math.round(result.detectMs)} ms`);
+          progress(`${system}, N=${n}: converge ${Math.round(result.convergeMs)} ms, detect ${Math.round(result.detectMs)} ms (median)`);
         } catch (e) {
           const reason = (e as Error).message;
           outcomes.set(system, { ok: false, reason });
@@ -108,7 +113,7 @@ export async function runMembershipBench(ctx: BenchContext): Promise<BenchReport
   notes.push(
     `method: agents on 127.0.0.1, one system at a time; seed first, then N-1 at once joining it; polled every ${POLL_INTERVAL_MS} ms ` +
       `(sample of ${SAMPLE_SIZE}, then all); gossip bytes over ${plan.windowMs / 1000} s after ${plan.settleMs / 1000} s settling; ` +
-      `victim = agent floor(N/2), SIGKILL; sappers preset lan, serf -profile lan; ${availableParallelism()} CPUs`,
+      `${plan.detectRounds} SIGKILLs of non-seed agents, each replaced by a new agent before the next; sappers preset lan, serf -profile lan; ${availableParallelism()} CPUs`,
   );
   return {
     name: 'membership',
@@ -145,20 +150,11 @@ async function measureSystem(system: SystemName, n: number, plan: Plan, deps: Me
 
     // Steady state: no polling during the window, so only gossip and the agents run.
     await sleep(plan.settleMs);
-    let gossipBytesPerSecPerNode: number | undefined;
-    let udpShare: number | undefined;
+    let gossip: GossipRates | undefined;
     if (deps.nftOk) {
       const counter = NftGossipCounter.create(deps.cleanup, system, cluster.nodes.map((node) => node.gossipPort));
       try {
-        const before = counter.read();
-        const t0 = performance.now();
-        await sleep(plan.windowMs);
-        const after = counter.read();
-        const seconds = (performance.now() - t0) / 1000;
-        const udp = after.udpBytes - before.udpBytes;
-        const tcp = after.tcpBytes - before.tcpBytes;
-        gossipBytesPerSecPerNode = (udp + tcp) / seconds / n;
-        udpShare = udp + tcp > 0 ? udp / (udp + tcp) : undefined;
+        gossip = await measureGossip(counter, n, plan.windowMs);
       } finally {
         counter.close();
       }
@@ -171,60 +167,113 @@ async function measureSystem(system: SystemName, n: number, plan: Plan, deps: Me
     const rssMiB = rssValues.reduce((a, b) => a + b, 0) / rssValues.length / MIB;
     const rssMaxMiB = Math.max(...rssValues) / MIB;
 
-    // Detection: SIGKILL one non-seed agent; wait until every survivor says dead.
-    const victimIndex = Math.floor(n / 2);
-    const victim = names[victimIndex]!;
-    const survivors = all.filter((i) => i !== victimIndex);
+    // Detection: SIGKILL a non-seed agent, wait until every survivor says dead; then start a
+    // replacement (a new name), wait until all see it, and kill the next one.
     const falseObservations = new Set<string>();
-    latest.clear();
-    const killAtMs = performance.now();
-    const killAtEpochMs = Date.now();
-    cluster.kill(victimIndex);
-    const detected = await pollUntilAll(
-      cluster,
-      survivors,
-      (_, view) => {
-        const seen = view.find((m) => m.name === victim);
-        return seen === undefined || seen.state === 'dead' || seen.state === 'left' ? undefined : `${victim} still ${seen.state}`;
-      },
-      {
-        timeoutMs: DETECT_TIMEOUT_MS,
-        onView: (i, view) => {
-          latest.set(i, view);
-          for (const m of view) if (m.name !== victim && m.state !== 'alive') falseObservations.add(`${names[i]} saw ${m.name} ${m.state}`);
+    const killed = new Set<string>();
+    const detections: number[] = [];
+    const exactDetections: number[] = [];
+    let pollErrors = converged.errors;
+    for (let round = 0; round < plan.detectRounds; round++) {
+      const victimIndex = 1 + ((Math.floor(n / 2) - 1 + round) % (n - 1));
+      const victim = cluster.nodes[victimIndex]!.name;
+      const survivors = liveIndices(cluster).filter((i) => i !== victimIndex);
+      killed.add(victim);
+      latest.clear();
+      const killAtMs = performance.now();
+      const killAtEpochMs = Date.now();
+      cluster.kill(victimIndex);
+      const detected = await pollUntilAll(
+        cluster,
+        survivors,
+        (_, view) => {
+          const seen = view.find((m) => m.name === victim);
+          return seen === undefined || seen.state === 'dead' || seen.state === 'left' ? undefined : `${victim} still ${seen.state}`;
         },
-      },
-    );
-    if (detected.doneAtMs === undefined) throw new Error(`the SIGKILLed ${victim} was not marked dead everywhere within ${DETECT_TIMEOUT_MS} ms: ${detected.lastProblem}`);
-    const detectMs = detected.doneAtMs - killAtMs;
-    const finalStates = [...latest.values()].map((view) => view.find((m) => m.name === victim)?.state ?? 'absent');
-    const unusual = finalStates.filter((s) => s !== 'dead');
-    if (unusual.length > 0) notes.push(`${system} N=${n}: victim seen as ${[...new Set(unusual)].join(', ')} (not dead) by ${unusual.length} survivors`);
-    let detectExactMs: number | undefined;
-    if (system === 'sappers') {
-      const since = [...latest.values()].map((view) => view.find((m) => m.name === victim)?.stateSinceEpochMs);
-      if (since.every((s) => s !== undefined && Number.isFinite(s))) detectExactMs = Math.max(...(since as number[])) - killAtEpochMs;
+        {
+          timeoutMs: DETECT_TIMEOUT_MS,
+          onView: (i, view) => {
+            latest.set(i, view);
+            for (const m of view) if (!killed.has(m.name) && m.state !== 'alive') falseObservations.add(`${cluster.nodes[i]?.name} saw ${m.name} ${m.state}`);
+          },
+        },
+      );
+      pollErrors += detected.errors;
+      if (detected.doneAtMs === undefined) throw new Error(`the SIGKILLed ${victim} was not marked dead everywhere within ${DETECT_TIMEOUT_MS} ms: ${detected.lastProblem}`);
+      detections.push(detected.doneAtMs - killAtMs);
+      progress(`${system}, N=${n}: kill ${round + 1}/${plan.detectRounds}: ${victim} dead everywhere after ${Math.round(detected.doneAtMs - killAtMs)} ms`);
+      const finalStates = [...latest.values()].map((view) => view.find((m) => m.name === victim)?.state ?? 'absent');
+      const unusual = finalStates.filter((s) => s !== 'dead');
+      if (unusual.length > 0) notes.push(`${system} N=${n}: ${victim} seen as ${[...new Set(unusual)].join(', ')} (not dead) by ${unusual.length} survivors`);
+      if (system === 'sappers') {
+        const since = [...latest.values()].map((view) => view.find((m) => m.name === victim)?.stateSinceEpochMs);
+        if (since.every((s) => s !== undefined && Number.isFinite(s))) exactDetections.push(Math.max(...(since as number[])) - killAtEpochMs);
+      }
+      if (liveIndices(cluster).length !== n - 1) throw new Error(`agents exited on their own during the run: ${exitedAgents(cluster, killed)}`);
+      if (round + 1 < plan.detectRounds) {
+        await cluster.addNode(30_000);
+        const live = liveIndices(cluster);
+        const liveNames = live.map((i) => cluster.nodes[i]!.name);
+        const rejoined = await pollUntilAll(cluster, live, (_, view) => missingAlive(view, liveNames), { timeoutMs: 60_000 + 2_000 * n });
+        pollErrors += rejoined.errors;
+        if (rejoined.doneAtMs === undefined) throw new Error(`the replacement agent was not seen by all within the time limit: ${rejoined.lastProblem}`);
+      }
     }
-    const crashed = cluster.nodes.filter((node, i) => i !== victimIndex && !node.child.running);
-    if (crashed.length > 0) throw new Error(`agents exited on their own during the run: ${exitedAgents(cluster, victimIndex)}`);
 
     return {
       readyMs: cluster.timing.allReadyAfterMs,
       convergeMs,
       convergeExactMs: system === 'sappers' ? convergeExactMs : undefined,
-      gossipBytesPerSecPerNode,
-      udpShare,
+      gossip,
       rssMiB,
       rssMaxMiB,
-      detectMs,
-      detectExactMs,
+      detectMs: median(detections),
+      detectMaxMs: Math.max(...detections),
+      detectExactMs: exactDetections.length === detections.length ? median(exactDetections) : undefined,
       falseObservations: [...falseObservations],
-      pollErrors: converged.errors + detected.errors,
+      pollErrors,
       notes,
     };
   } finally {
     await cluster.close();
   }
+}
+
+interface GossipRates {
+  readonly meanBytesPerSec: number;
+  /** The median one-second rate: the quiet protocol cost, without bursts of metadata updates. */
+  readonly medianBytesPerSec: number;
+  readonly meanPacketsPerSec: number;
+  readonly udpShare: number | undefined;
+}
+
+/** Gossip rates per agent over WINDOWMS, from counter readings once a second. */
+async function measureGossip(counter: NftGossipCounter, n: number, windowMs: number): Promise<GossipRates> {
+  const first = counter.read();
+  const t0 = performance.now();
+  const perSecond: number[] = [];
+  let previous = first;
+  let previousAt = t0;
+  let last = first;
+  while (performance.now() - t0 < windowMs) {
+    await sleep(Math.min(1_000, windowMs - (performance.now() - t0)));
+    last = counter.read();
+    const now = performance.now();
+    const bytes = last.udpBytes + last.tcpBytes - previous.udpBytes - previous.tcpBytes;
+    if (now - previousAt > 100) perSecond.push(bytes / ((now - previousAt) / 1000) / n);
+    previous = last;
+    previousAt = now;
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const udp = last.udpBytes - first.udpBytes;
+  const tcp = last.tcpBytes - first.tcpBytes;
+  const sorted = [...perSecond].sort((a, b) => a - b);
+  return {
+    meanBytesPerSec: (udp + tcp) / seconds / n,
+    medianBytesPerSec: sorted[Math.floor(sorted.length / 2)] ?? 0,
+    meanPacketsPerSec: (last.packets - first.packets) / seconds / n,
+    udpShare: udp + tcp > 0 ? udp / (udp + tcp) : undefined,
+  };
 }
 
 interface PollResult {
@@ -307,9 +356,18 @@ function exactConvergence(views: ReadonlyMap<number, ObservedMember[]>, firstSpa
   return Number.isFinite(last) ? last - firstSpawnEpochMs : undefined;
 }
 
-function exitedAgents(cluster: Cluster, except?: number): string {
+function liveIndices(cluster: Cluster): number[] {
+  return cluster.nodes.flatMap((node, i) => (node.child.running ? [i] : []));
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted.length === 0 ? Number.NaN : sorted.length % 2 === 1 ? sorted[(sorted.length - 1) / 2]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
+}
+
+function exitedAgents(cluster: Cluster, except: ReadonlySet<string> = new Set()): string {
   return cluster.nodes
-    .filter((node, i) => i !== except && !node.child.running)
+    .filter((node) => !except.has(node.name) && !node.child.running)
     .map((node) => `${node.name} (${node.child.exitReason ?? '?'}): ${node.child.outputTail.trim().split('\n').slice(-5).join(' | ')}`)
     .join('; ');
 }
@@ -320,10 +378,13 @@ function tableRows(n: number, outcomes: ReadonlyMap<SystemName, Outcome>): Array
     { metric: 'converge, ms from first start', value: (r) => r.convergeMs, digits: 0 },
     { metric: 'converge, ms (sappers statusSince)', value: (r) => r.convergeExactMs, digits: 0 },
     { metric: 'converge, ms after all agents up', value: (r) => r.convergeMs - r.readyMs, digits: 0 },
-    { metric: 'detect, ms from SIGKILL (polled)', value: (r) => r.detectMs, digits: 0 },
-    { metric: 'detect, ms (sappers statusSince)', value: (r) => r.detectExactMs, digits: 0 },
-    { metric: 'gossip bytes/s per agent', value: (r) => r.gossipBytesPerSecPerNode, digits: 0 },
-    { metric: 'gossip UDP share', value: (r) => r.udpShare, digits: 2 },
+    { metric: 'detect, ms from SIGKILL (median)', value: (r) => r.detectMs, digits: 0 },
+    { metric: 'detect, ms from SIGKILL (max)', value: (r) => r.detectMaxMs, digits: 0 },
+    { metric: 'detect, ms (sappers statusSince, median)', value: (r) => r.detectExactMs, digits: 0 },
+    { metric: 'gossip bytes/s per agent (mean)', value: (r) => r.gossip?.meanBytesPerSec, digits: 0 },
+    { metric: 'gossip bytes/s per agent (median second)', value: (r) => r.gossip?.medianBytesPerSec, digits: 0 },
+    { metric: 'gossip packets/s per agent (mean)', value: (r) => r.gossip?.meanPacketsPerSec, digits: 1 },
+    { metric: 'gossip UDP share of bytes', value: (r) => r.gossip?.udpShare, digits: 2 },
     { metric: 'RSS MiB per agent (mean)', value: (r) => r.rssMiB, digits: 1 },
     { metric: 'RSS MiB per agent (max)', value: (r) => r.rssMaxMiB, digits: 1 },
     { metric: 'false suspicions seen', value: (r) => r.falseObservations.length, digits: 0 },
@@ -373,8 +434,6 @@ interface SoakTracker {
   readonly transitions: Map<MemberState | 'missing', number>;
   readonly falselyDead: Set<string>;
   readonly suspected: Set<string>;
-  readonly firstIncarnation: Map<string, number>;
-  readonly maxIncarnation: Map<string, number>;
   readonly last: Map<string, MemberState | 'missing'>;
   readonly pushedFailures: string[];
   finalAllAlive: string;
@@ -455,8 +514,6 @@ export async function runMembershipSoakBench(ctx: BenchContext): Promise<BenchRe
         rows.push({ system, N: n, result: system === 'serf' && serfMissing !== undefined ? 'skipped' : 'failed' });
         continue;
       }
-      let refutations = 0;
-      for (const [name, first] of tracker.firstIncarnation) refutations += (tracker.maxIncarnation.get(name) ?? first) - first;
       rows.push({
         system,
         N: n,
@@ -467,7 +524,6 @@ export async function runMembershipSoakBench(ctx: BenchContext): Promise<BenchRe
         'dead sightings': tracker.transitions.get('dead') ?? 0,
         'suspect sightings': tracker.transitions.get('suspect') ?? 0,
         'missing sightings': tracker.transitions.get('missing') ?? 0,
-        'refutations (incarnation +)': system === 'sappers' ? refutations : 'n/a',
         'failed events (pushed)': system === 'serf' ? tracker.pushedFailures.length : 'n/a',
         'all alive at end': tracker.finalAllAlive === 'yes' ? 'yes' : 'no',
       });
@@ -505,8 +561,6 @@ function newTracker(): SoakTracker {
     transitions: new Map(),
     falselyDead: new Set(),
     suspected: new Set(),
-    firstIncarnation: new Map(),
-    maxIncarnation: new Map(),
     last: new Map(),
     pushedFailures: [],
     finalAllAlive: 'not checked',
@@ -535,10 +589,6 @@ async function soakRound(cluster: Cluster, tracker: SoakTracker): Promise<void> 
         if (state !== 'alive' && before === 'alive') tracker.transitions.set(state, (tracker.transitions.get(state) ?? 0) + 1);
         if (state === 'dead' || state === 'left' || state === 'missing') tracker.falselyDead.add(name);
         if (state === 'suspect') tracker.suspected.add(name);
-        if (m?.incarnation !== undefined) {
-          if (!tracker.firstIncarnation.has(name)) tracker.firstIncarnation.set(name, m.incarnation);
-          tracker.maxIncarnation.set(name, Math.max(tracker.maxIncarnation.get(name) ?? 0, m.incarnation));
-        }
       }
     }),
   );

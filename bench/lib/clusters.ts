@@ -55,6 +55,8 @@ export interface Cluster {
   /** Subscribes to member-failed/leave events where the system can push them (serf). */
   watchFailures?(index: number, onFailed: (name: string, event: string, receivedAtMs: number) => void): Promise<void>;
   kill(index: number): void;
+  /** Starts one more agent joining the seed and waits until its API answers; returns its index. */
+  addNode(timeoutMs: number): Promise<number>;
   /** Kills every agent and removes its files; safe to call twice. */
   close(): Promise<void>;
 }
@@ -138,6 +140,14 @@ class LocalCluster implements Cluster {
 
   kill(index: number): void {
     this.#node(index).child.kill('SIGKILL');
+  }
+
+  async addNode(timeoutMs: number): Promise<number> {
+    const index = this.nodes.length;
+    const node = await this.#launcher.spawn(index, this.#node(0).gossipPort);
+    this.nodes.push(node);
+    await this.#launcher.waitReady(node, performance.now() + timeoutMs);
+    return index;
   }
 
   async close(): Promise<void> {
