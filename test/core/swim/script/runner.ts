@@ -40,7 +40,7 @@
 //   heal                     Remove every block.
 //   members NAME...          NAME's view: id, status, incarnation, address, metadata.
 //   pending                  The queued messages.
-//   events [NAME...]         Member events not printed yet (all nodes without NAME).
+//   events [NAME...]         Member events not printed yet (all nodes without NAME), node by node.
 //   health NAME...           Lifeguard local health score.
 //
 // Message notation: A->B for datagrams, A=>B for push-pull (TCP). Updates in brackets:
