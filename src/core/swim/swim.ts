@@ -29,7 +29,6 @@ interface Probe {
   readonly seq: number;
   readonly target: NodeId;
   readonly indirectAtMs: number;
-  readonly endAtMs: number;
   acked: boolean;
   indirectSent: boolean;
   expectedNacks: number;
@@ -287,7 +286,6 @@ export class Swim<Meta> {
       seq,
       target: target.id,
       indirectAtMs: nowMs + this.#scaled(this.#config.probeTimeoutMs),
-      endAtMs: nowMs + this.#scaled(this.#config.probeIntervalMs),
       acked: false,
       indirectSent: false,
       expectedNacks: 0,
@@ -404,7 +402,8 @@ export class Swim<Meta> {
   }
 
   #send(to: GossipAddress, probe: ProbeMessage, first?: Update<Meta>): void {
-    const updates = this.#takeUpdates(first ? this.#sizeOf(first) : 0);
+    // A queued update about the same node as `first` would only repeat it.
+    const updates = this.#takeUpdates(first ? this.#sizeOf(first) : 0).filter((u) => !first || u.id !== first.id);
     this.#packets.push({ to, packet: { probe, updates: first ? [first, ...updates] : updates } });
   }
 
@@ -448,13 +447,14 @@ export class Swim<Meta> {
       this.#events.push({ kind: 'join', member });
       return;
     }
-    if (a.incarnation <= known.incarnation) {
-      // Same incarnation, other address, while the known one is not gone: two nodes share an ID.
-      if (a.incarnation === known.incarnation && a.addr !== known.addr && (known.status === 'alive' || known.status === 'suspect')) {
-        this.#reportConflict(a.id, known.addr, a.addr);
-      }
+    // Another address for a member that is not gone: two machines claim one ID. Keep the one we
+    // know (as memberlist does) so the claimants cannot outbid each other forever and flip the
+    // address peers use; a node that really moved is accepted once its old self is dead.
+    if (a.addr !== known.addr && (known.status === 'alive' || known.status === 'suspect')) {
+      this.#reportConflict(a.id, known.addr, a.addr);
       return;
     }
+    if (a.incarnation <= known.incarnation) return;
     const member: Member<Meta> = {
       id: a.id,
       addr: a.addr,
