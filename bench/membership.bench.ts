@@ -20,6 +20,8 @@
 // and its pushed member events are no substitute: the agent coalesces them, so member-failed
 // arrives about a second after `members` already says failed (measured here with serf 0.8.2).
 import { availableParallelism, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { buildBundle } from '../scripts/build.ts';
 import { BenchChild } from './lib/child.ts';
 import { CleanupStack } from './lib/cleanup.ts';
 import { startCluster, sleep, type Cluster, type MemberState, type ObservedMember, type SystemName } from './lib/clusters.ts';
@@ -93,7 +95,7 @@ export async function runMembershipBench(ctx: BenchContext): Promise<BenchReport
         }
         progress(`${system}, N=${n}: starting`);
         try {
-          const result = await measureSystem(system, n, plan, { cleanup, ports, repoRoot: ctx.repoRoot, nftOk: nftMissing === undefined });
+          const result = await measureSystem(system, n, plan, { cleanup, ports, repoRoot: ctx.repoRoot, sappersBundle: await bundle(ctx.repoRoot), nftOk: nftMissing === undefined });
           outcomes.set(system, { ok: true, result });
           progress(`${system}, N=${n}: converge ${Math.round(result.convergeMs)} ms, detect ${Math.round(result.detectMs)} ms (median)`);
         } catch (e) {
@@ -127,11 +129,12 @@ interface MeasureDeps {
   readonly cleanup: CleanupStack;
   readonly ports: PortPicker;
   readonly repoRoot: string;
+  readonly sappersBundle: string;
   readonly nftOk: boolean;
 }
 
 async function measureSystem(system: SystemName, n: number, plan: Plan, deps: MeasureDeps): Promise<SystemResult> {
-  const cluster = await startCluster(system, n, { cleanup: deps.cleanup, ports: deps.ports, repoRoot: deps.repoRoot, startTimeoutMs: 30_000 + 2_000 * n });
+  const cluster = await startCluster(system, n, { cleanup: deps.cleanup, ports: deps.ports, repoRoot: deps.repoRoot, sappersBundle: deps.sappersBundle, startTimeoutMs: 30_000 + 2_000 * n });
   const notes: string[] = [];
   try {
     const all = cluster.nodes.map((_, i) => i);
@@ -462,7 +465,7 @@ export async function runMembershipSoakBench(ctx: BenchContext): Promise<BenchRe
     for (const system of SYSTEMS) {
       if (system === 'serf' && serfMissing !== undefined) continue;
       try {
-        const cluster = await startCluster(system, n, { cleanup, ports, repoRoot: ctx.repoRoot, startTimeoutMs: 60_000 + 4_000 * n });
+        const cluster = await startCluster(system, n, { cleanup, ports, repoRoot: ctx.repoRoot, sappersBundle: await bundle(ctx.repoRoot), startTimeoutMs: 60_000 + 4_000 * n });
         clusters.push(cluster);
         const names = cluster.nodes.map((node) => node.name);
         const converged = await pollUntilAll(cluster, cluster.nodes.map((_, i) => i), (_, view) => missingAlive(view, names), { timeoutMs: 120_000 + 4_000 * n });
@@ -597,4 +600,12 @@ async function soakRound(cluster: Cluster, tracker: SoakTracker): Promise<void> 
 function round(n: number, digits: number): number {
   const f = 10 ** digits;
   return Math.round(n * f) / f;
+}
+
+/** Builds dist/sappers.mjs once per run: agents are measured as they ship. */
+let built: Promise<string> | undefined;
+function bundle(repoRoot: string): Promise<string> {
+  const outfile = join(repoRoot, 'dist', 'sappers.mjs');
+  built ??= buildBundle(outfile).then(() => outfile);
+  return built;
 }

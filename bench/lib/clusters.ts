@@ -1,6 +1,7 @@
 // Local clusters of real agent processes on 127.0.0.1 for the membership benchmarks: Sappers
-// agents (src/cli/bin.ts agent) and HashiCorp serf agents (Debian package), behind one interface
-// so every measurement runs the same code against both.
+// agents and HashiCorp serf agents (Debian package), behind one interface so every measurement
+// runs the same code against both. Sappers runs as it ships: the esbuild bundle
+// (dist/sappers.mjs, see sappersBundle), like serf's single binary, not the .ts sources.
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,6 +43,8 @@ export interface ClusterDeps {
   readonly cleanup: CleanupStack;
   readonly ports: PortPicker;
   readonly repoRoot: string;
+  /** The built CLI bundle to run Sappers agents from; the .ts sources when absent. */
+  readonly sappersBundle?: string;
   /** Budget for all agents to come up (the seed, then the others). */
   readonly startTimeoutMs: number;
 }
@@ -189,7 +192,7 @@ class SappersLauncher implements Launcher {
     const dataDir = join(this.#dir, name);
     mkdirSync(dataDir);
     const args = [
-      join(this.#deps.repoRoot, 'src', 'cli', 'bin.ts'),
+      this.#deps.sappersBundle ?? join(this.#deps.repoRoot, 'src', 'cli', 'bin.ts'),
       'agent',
       '--data-dir', dataDir,
       '--node-id', name,

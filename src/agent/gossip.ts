@@ -26,7 +26,7 @@ import { resourcesChanged, sampleResources } from './resources.ts';
 const MAX_DATAGRAM_BYTES = 8192;
 const RESOURCE_REFRESH_MS = 10_000;
 /** Publish resources at least this often even without a big change. */
-const RESOURCE_MAX_AGE_MS = 60_000;
+const RESOURCE_MAX_AGE_MS = 300_000;
 
 export interface Gossip {
   readonly membership: Membership;
@@ -97,7 +97,9 @@ export async function startGossip(init: GossipInit): Promise<Gossip> {
   let publishedAtMs = clock.nowMs();
   let refresh: Timer | undefined;
   const schedule = (): void => {
-    refresh = clock.setTimer(RESOURCE_REFRESH_MS, () => {
+    // Jittered, so agents sharing a host (who see the same changes) do not publish in waves.
+    const delayMs = RESOURCE_REFRESH_MS * (0.75 + 0.5 * Math.random());
+    refresh = clock.setTimer(delayMs, () => {
       void sampleResources(init.dataDir).then((next) => {
         if (closed) return;
         if (resourcesChanged(resources, next) || clock.nowMs() - publishedAtMs >= RESOURCE_MAX_AGE_MS) {

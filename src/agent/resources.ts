@@ -24,15 +24,20 @@ export async function sampleResources(dataDir: string): Promise<Resources> {
   };
 }
 
-/** True when the change is worth a broadcast: 5% of memory or disk, or half a unit of load. */
+/**
+ * True when the change is worth a broadcast: a tenth of memory or disk, or a load change of a
+ * quarter of the cores (at least 1). Finer detail is noise to placement decisions, and every
+ * publish is a full-metadata broadcast to every member.
+ */
 export function resourcesChanged(before: Resources, after: Resources): boolean {
-  const memoryStep = before.memoryTotalBytes * 0.05;
-  const diskStep = Math.max(before.diskFreeBytes, after.diskFreeBytes) * 0.05;
+  const memoryStep = before.memoryTotalBytes * 0.1;
+  const diskStep = Math.max(before.diskFreeBytes, after.diskFreeBytes) * 0.1;
+  const loadStep = Math.max(1, before.cpuCores / 4);
   return (
     before.cpuCores !== after.cpuCores ||
     before.memoryTotalBytes !== after.memoryTotalBytes ||
     Math.abs(before.memoryFreeBytes - after.memoryFreeBytes) > memoryStep ||
     Math.abs(before.diskFreeBytes - after.diskFreeBytes) > diskStep ||
-    Math.abs(before.load1 - after.load1) > 0.5
+    Math.abs(before.load1 - after.load1) > loadStep
   );
 }

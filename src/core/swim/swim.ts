@@ -503,9 +503,9 @@ export class Swim<Meta> {
     this.#setMember(member);
     const n = this.liveCount();
     const { minMs, maxMs } = suspicionBoundsMs(n, this.#config.suspicionMult, this.#config.suspicionMaxTimeoutMult, this.#config.probeIntervalMs);
-    // Expect suspicionMult - 2 confirmations, unless the cluster is too small to give them.
-    const wanted = this.#config.suspicionMult - 2;
-    const expected = n - 2 < wanted ? 0 : wanted;
+    // Expect that many confirmations, or as many as the other members can give (memberlist
+    // drops to none when the cluster is too small; fewer witnesses is safer than none).
+    const expected = Math.max(0, Math.min(this.#config.suspicionConfirmations, n - 2));
     this.#suspicions.set(s.id, {
       incarnation: s.incarnation,
       startMs: this.#nowMs,

