@@ -204,7 +204,9 @@ export type ProposeError =
   | { readonly code: 'config-change-pending' }
   | { readonly code: 'not-ready'; readonly reason: string }
   | { readonly code: 'invalid-config'; readonly reason: string }
-  | { readonly code: 'too-large'; readonly bytes: number; readonly maxBytes: number };
+  | { readonly code: 'too-large'; readonly bytes: number; readonly maxBytes: number }
+  /** Too many bytes proposed but not yet committed (maxUncommittedBytes): back off and retry. */
+  | { readonly code: 'overloaded'; readonly uncommittedBytes: number };
 
 export interface Proposed {
   readonly index: LogIndex;
