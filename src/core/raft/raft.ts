@@ -713,12 +713,17 @@ export class Raft {
 
   /**
    * Sends what `to` is missing, as far as flow control allows. With sendIfEmpty, an empty append
-   * still goes out when the follower has not heard of the current commit index.
+   * still goes out when the follower has not heard of the current commit index, or when nothing
+   * else went out and it has not acknowledged the whole log: appends pipelined in replicate state
+   * may have been lost, and nothing else would ever resend them in an idle cluster (the next
+   * proposal would, but there may be none: a client waits for the very entry that was lost). An
+   * empty append at next-1 is rejected by a follower that lacks the lost entries, which sends the
+   * leader back to probing from what the follower holds (5.3: "retries indefinitely").
    */
   #sendAppend(to: NodeId, sendIfEmpty: boolean): void {
     const pr = this.#progress.get(to);
     if (pr === undefined) return;
-    for (;;) {
+    for (let sentAny = false; ; sentAny = true) {
       if (pr.paused()) return;
       const prevLogIndex = pr.next - 1;
       const prevLogTerm = this.log.term(prevLogIndex);
@@ -727,7 +732,8 @@ export class Raft {
         return;
       }
       const entries = pr.next <= this.log.lastIndex ? this.log.slice(pr.next, this.log.lastIndex, this.#o.maxAppendBytes) : [];
-      if (entries.length === 0 && !(sendIfEmpty && (pr.sentCommit < this.log.commit || pr.state === 'probe'))) return;
+      const unacknowledged = !sentAny && pr.match < this.log.lastIndex;
+      if (entries.length === 0 && !(sendIfEmpty && (pr.sentCommit < this.log.commit || pr.state === 'probe' || unacknowledged))) return;
       const msg: AppendRequest = { type: 'append', from: this.id, to, term: this.#term, prevLogIndex, prevLogTerm, entries, commit: this.log.commit };
       this.#msgs.push(msg);
       pr.sentCommit = this.log.commit;
