@@ -4,6 +4,7 @@
 import { Type } from '@sinclair/typebox';
 import { MessageCodec, type MessageOf } from './codec.ts';
 import { MAX_ID_CHARS } from './limits.ts';
+import { RaftMessages } from './raft.ts';
 import { SwimMessages } from './swim.ts';
 
 const NodeIdSchema = Type.String({ minLength: 1, maxLength: MAX_ID_CHARS });
@@ -21,7 +22,7 @@ export const EchoMessages = {
   ),
 } as const;
 
-export const WIRE_MESSAGES = { ...EchoMessages, ...SwimMessages } as const;
+export const WIRE_MESSAGES = { ...EchoMessages, ...SwimMessages, ...RaftMessages } as const;
 
 export type WireMessage = MessageOf<typeof WIRE_MESSAGES>;
 
