@@ -802,7 +802,11 @@ export class Raft {
       if (this.#transferee === m.from && pr.match === this.log.lastIndex) {
         this.#send({ type: 'timeout-now', to: m.from, term: this.#term });
       }
-      this.#sendAppend(m.from, false);
+      // A follower that has not been told the current commit index (it moved while this
+      // follower's ack was on its way, e.g. on another follower's ack) learns it now, not one
+      // heartbeat later: Figure 2 step 5 can only apply what the leader reports (etcd-raft's
+      // CanBumpCommit does the same).
+      this.#sendAppend(m.from, pr.sentCommit < this.log.commit);
     } else if (wasPaused && pr.state === 'replicate') {
       pr.inflights.freeTo(m.index);
       this.#sendAppend(m.from, false);
