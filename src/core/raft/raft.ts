@@ -713,14 +713,18 @@ export class Raft {
 
   /**
    * Sends what `to` is missing, as far as flow control allows. With sendIfEmpty, an empty append
-   * still goes out when the follower has not heard of the current commit index, or when nothing
-   * else went out and it has not acknowledged the whole log: appends pipelined in replicate state
-   * may have been lost, and nothing else would ever resend them in an idle cluster (the next
-   * proposal would, but there may be none: a client waits for the very entry that was lost). An
-   * empty append at next-1 is rejected by a follower that lacks the lost entries, which sends the
-   * leader back to probing from what the follower holds (5.3: "retries indefinitely").
+   * still goes out when the follower has not heard of the current commit index, or, with
+   * resendLost, when nothing else went out and it has not acknowledged the whole log: appends
+   * pipelined in replicate state may have been lost, and nothing else would ever resend them in
+   * an idle cluster (the next proposal would, but there may be none: a client waits for the very
+   * entry that was lost). An empty append at next-1 is rejected by a follower that lacks the lost
+   * entries, which sends the leader back to probing from what the follower holds (5.3: "retries
+   * indefinitely"). Only heartbeat answers pass resendLost, so this retry is paced by heartbeats
+   * (etcd-raft's MsgAppProbesPaused): a broadcast while entries are in flight must not send an
+   * empty append behind them on every commit move (found in test/core/raft/script
+   * replication-pipelining).
    */
-  #sendAppend(to: NodeId, sendIfEmpty: boolean): void {
+  #sendAppend(to: NodeId, sendIfEmpty: boolean, resendLost = false): void {
     const pr = this.#progress.get(to);
     if (pr === undefined) return;
     for (let sentAny = false; ; sentAny = true) {
@@ -732,7 +736,7 @@ export class Raft {
         return;
       }
       const entries = pr.next <= this.log.lastIndex ? this.log.slice(pr.next, this.log.lastIndex, this.#o.maxAppendBytes) : [];
-      const unacknowledged = !sentAny && pr.match < this.log.lastIndex;
+      const unacknowledged = resendLost && !sentAny && pr.match < this.log.lastIndex;
       if (entries.length === 0 && !(sendIfEmpty && (pr.sentCommit < this.log.commit || pr.state === 'probe' || unacknowledged))) return;
       const msg: AppendRequest = { type: 'append', from: this.id, to, term: this.#term, prevLogIndex, prevLogTerm, entries, commit: this.log.commit };
       this.#msgs.push(msg);
@@ -820,7 +824,7 @@ export class Raft {
     pr.probeSent = false;
     // Acks may have been lost: free a slot so a full window cannot stall replication forever.
     if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirst();
-    if (pr.match < this.log.lastIndex || pr.sentCommit < this.log.commit) this.#sendAppend(m.from, true);
+    if (pr.match < this.log.lastIndex || pr.sentCommit < this.log.commit) this.#sendAppend(m.from, true, true);
     if (m.readRound > 0) this.#ackReadRound(m.from, m.readRound);
   }
 
