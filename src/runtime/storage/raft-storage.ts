@@ -26,6 +26,18 @@
 //
 // Recovery (RaftStorage.open) repairs only what a crash explains and refuses to start on anything
 // else, with a RaftStorageError naming the file and the problem (see RaftStorageErrorCode).
+//
+// How a node uses it:
+//   start:      open() -> { storage, state }; Raft core from state (hardState, snapshot, entries);
+//               state machine from readSnapshot() when state.snapshot is set; log state.notes.
+//   each Ready: installSnapshot(rd.snapshot) if set; then append(rd.entries) and
+//               saveHardState(rd.hardState) (may run concurrently); then send messages.
+//   snapshots:  saveSnapshot(meta, fsm bytes), then compact(through <= meta.index).
+//   receiving:  beginIncoming(meta, total) -> resume offset; writeIncoming(meta, offset, chunk)
+//               per chunk; finishIncoming(meta); hand the core the snapshot message; the core's
+//               Ready then carries it and installSnapshot(meta) installs the received file.
+//               After 'incoming-missing' (e.g. a failed write), call beginIncoming again.
+//   stop:       close().
 
 import { join } from 'node:path';
 import { assert, err, ok, type Result } from '../../core/result.ts';
