@@ -824,8 +824,28 @@ export class Raft {
     pr.probeSent = false;
     // Acks may have been lost: free a slot so a full window cannot stall replication forever.
     if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirst();
-    if (pr.match < this.log.lastIndex || pr.sentCommit < this.log.commit) this.#sendAppend(m.from, true, true);
+    if (pr.state === 'snapshot') this.#askSnapshotInstalled(m.from, pr);
+    else if (pr.match < this.log.lastIndex || pr.sentCommit < this.log.commit) this.#sendAppend(m.from, true, true);
     if (m.readRound > 0) this.#ackReadRound(m.from, m.readRound);
+  }
+
+  /**
+   * A follower in snapshot state is alive (it answered a heartbeat), and may have installed the
+   * snapshot already while its answer to it was lost. Nothing else would ever take it out of
+   * snapshot state then: the runtime reports failed transfers, not lost answers, and without this
+   * the follower stayed behind forever. An empty append right after the snapshot asks: a follower
+   * that holds it acknowledges (replication resumes, see #handleAppendResponse); one still
+   * receiving it rejects, and rejections are ignored in snapshot state. If the leader has compacted
+   * past that snapshot, it is outdated anyway: probe again, which sends the newer one.
+   */
+  #askSnapshotInstalled(to: NodeId, pr: Progress): void {
+    const prevLogTerm = this.log.term(pr.pendingSnapshot);
+    if (prevLogTerm === undefined) {
+      pr.becomeProbe();
+      this.#sendAppend(to, true);
+      return;
+    }
+    this.#msgs.push({ type: 'append', from: this.id, to, term: this.#term, prevLogIndex: pr.pendingSnapshot, prevLogTerm, entries: [], commit: this.log.commit });
   }
 
   /** Advances commit to what a majority of voters has durably stored, if of this term (5.4.2). */
