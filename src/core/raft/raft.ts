@@ -863,6 +863,9 @@ export class Raft {
     if (firstOfTerm) this.#serveReadsAwaitingCommit();
     // A leader that is no longer a voter steps down once the change is committed (T 4.2.2).
     if (!voters.includes(this.id) && this.log.configIndex <= this.log.commit) {
+      // Tell the remaining members the commit index first: otherwise they learn that the change
+      // (and everything before it) is committed only from the next leader's no-op.
+      this.#broadcastAppend();
       this.#becomeFollower(this.#term, undefined);
     }
     return true;
