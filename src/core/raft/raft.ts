@@ -654,8 +654,21 @@ export class Raft {
     this.#appendAsLeader({ type: 'normal', data: NO_DATA });
   }
 
+  /**
+   * May this node campaign? A voter of the configuration in effect may. So may a node that an
+   * uncommitted change just removed or demoted (it was a voter before): the change is in effect
+   * in its log at once (T 4.1), but the other voters may not have it yet, and they may need this
+   * node to win - its log is ahead of theirs, so it refuses them its vote. Forbidding it to run
+   * deadlocked the cluster for good (a leader that demoted itself and restarted before the change
+   * committed). It counts votes by its newest configuration, which excludes itself, exactly as a
+   * leader that removed itself does (T 4.2.2): safety is that of any candidate holding that
+   * configuration. Once elected it commits the change and steps down. hashicorp/raft lets such a
+   * node run too.
+   */
   #promotable(): boolean {
-    return this.log.config.voters.includes(this.id);
+    if (this.log.config.voters.includes(this.id)) return true;
+    const changeIndex = this.log.configIndex;
+    return changeIndex > this.log.commit && this.log.configAt(changeIndex - 1).voters.includes(this.id);
   }
 
   #resetElectionTimer(): void {
