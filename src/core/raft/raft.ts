@@ -942,6 +942,10 @@ export class Raft {
     }
     this.log.restore(s);
     this.#snapshotToInstall = s;
+    // It is now our newest snapshot and the start of our log: if we lead later, followers
+    // that need entries before it get this one (without it the leader had none to send and
+    // crashed on the assertion in #sendSnapshot, or sent an older one forever).
+    if (this.#latestSnapshot === undefined || s.index > this.#latestSnapshot.index) this.#latestSnapshot = s;
     this.#configMayHaveChanged();
     this.#respondAppend(m.from, true, s.index);
   }
