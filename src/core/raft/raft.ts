@@ -150,6 +150,12 @@ export class Raft {
   /** Candidate and pre-candidate: answers so far. */
   #votes = new Map<NodeId, boolean>();
   #transferee: NodeId | undefined = undefined;
+  /**
+   * Leader: a TimeoutNow went out in this term. Its target's vote requests override the
+   * followers' leader lease (T 3.10), so a new leader may commit before we hear of it: lease
+   * reads are no longer safe in this term (T 6.4.1 assumes no election within the lease).
+   */
+  #leaseVoid = false;
   #uncommittedBytes = 0;
   /** Leader: proposals or a commit move since the last broadcast of appends. */
   #broadcastPending = false;
@@ -281,7 +287,7 @@ export class Raft {
     this.#electionElapsed = 0;
     const pr = this.#progress.get(target);
     assert(pr !== undefined, 'a voter has progress');
-    if (pr.match === this.log.lastIndex) this.#send({ type: 'timeout-now', to: target, term: this.#term });
+    if (pr.match === this.log.lastIndex) this.#sendTimeoutNow(target);
     else this.#sendAppend(target, false);
     return ok(undefined);
   }
@@ -642,6 +648,7 @@ export class Raft {
 
   #becomeLeader(): void {
     this.#role = 'leader';
+    this.#leaseVoid = false;
     this.#leader = this.id;
     this.#votes.clear();
     this.#progress.clear();
@@ -767,6 +774,11 @@ export class Raft {
     }
   }
 
+  #sendTimeoutNow(to: NodeId): void {
+    this.#leaseVoid = true;
+    this.#send({ type: 'timeout-now', to, term: this.#term });
+  }
+
   #sendSnapshot(to: NodeId, pr: Progress): void {
     const snap = this.#latestSnapshot;
     assert(snap !== undefined, `entries for ${to} were compacted, so a snapshot exists`);
@@ -817,7 +829,7 @@ export class Raft {
       else if (pr.state === 'replicate') pr.inflights.freeTo(m.index);
       if (this.#maybeCommit()) this.#broadcastPending = true;
       if (this.#transferee === m.from && pr.match === this.log.lastIndex) {
-        this.#send({ type: 'timeout-now', to: m.from, term: this.#term });
+        this.#sendTimeoutNow(m.from);
       }
       // A follower that has not been told the current commit index (it moved while this
       // follower's ack was on its way, e.g. on another follower's ack) learns it now, not one
@@ -989,7 +1001,9 @@ export class Raft {
     }
     const voters = this.log.config.voters;
     const alone = voters.length === 1 && voters[0] === this.id;
-    if (alone || this.#o.readMode === 'lease') {
+    // Found by test/core/raft/script/testdata/read-index-lease: during a transfer, a lease read
+    // returned an index that lacked a write the transfer target had already committed.
+    if (alone || (this.#o.readMode === 'lease' && !this.#leaseVoid)) {
       this.#answerRead(req, this.log.commit);
       return;
     }
