@@ -460,9 +460,14 @@ export class Raft {
 
   /** A message from an older term: mostly ignored, but some senders must learn they are stale. */
   #answerStaleTerm(m: Message): void {
-    if ((this.#o.checkQuorum || this.#o.preVote) && (m.type === 'append' || m.type === 'heartbeat')) {
-      // A leader cut off from the rest may never see our higher term otherwise: with pre-vote we
-      // do not campaign at it, so tell it (etcd-raft does the same).
+    if (m.type === 'append' || m.type === 'heartbeat') {
+      // Figure 2, AppendEntries: "reply false if term < currentTerm", so that a stale leader learns
+      // the newer term and steps down. A leader cut off from the rest may never see it otherwise:
+      // with pre-vote we do not campaign at it, and a learner, or a node whose outdated
+      // configuration leaves that leader out, never sends it a vote request. etcd-raft answers
+      // only with pre-vote or check-quorum on, relying on vote requests otherwise; with
+      // configuration changes that left learners stuck at a higher term for good, the leader never
+      // hearing of it (found by test/core/raft/chaos.ts).
       this.#send({ type: 'heartbeat-response', to: m.from, term: this.#term, readRound: 0 });
     } else if (m.type === 'vote' && m.preVote) {
       this.#send({ type: 'vote-response', to: m.from, term: this.#term, preVote: true, granted: false });
