@@ -366,11 +366,13 @@ describe('AppendEntries receiver', () => {
     assert.equal(stale.role, 'follower');
     assert.equal(stale.term, 3);
 
-    // Without pre-vote and check-quorum (the paper's setting) nothing is accepted either.
+    // Without pre-vote and check-quorum (the paper's setting) the same: nothing accepted, and the
+    // answer carries the newer term.
     const p = newRaft(2, stateOf([1, 1, 3], cfg([1, 2, 3]), { term: 3 }));
     p.step(appendReq(1, 2, 2, 3, 3, [ent(2, 4)], 3));
     assert.deepEqual(termsOf(p), [1, 1, 3]);
     assert.equal(p.term, 3);
+    assert.deepEqual(sent(drain(p)).map((m) => [m.type, m.to, m.term]), [['heartbeat-response', '1', 3]]);
   });
 
   test('2. reply false if the log has no entry at prevLogIndex, or its term differs from prevLogTerm', () => {

@@ -200,7 +200,10 @@ export class RaftHarness {
 
   restart(id: string | number): void {
     const n = this.node(id);
-    const state: RestoredState = { hardState: n.disk.hardState, snapshot: n.disk.snapshot, entries: [...n.disk.entries] };
+    // Entries kept behind the snapshot (snapshotAndCompact with keepEntries) serve slow followers
+    // while running; a restart starts from the snapshot, as storage recovery would.
+    const after = n.disk.snapshot?.index ?? 0;
+    const state: RestoredState = { hardState: n.disk.hardState, snapshot: n.disk.snapshot, entries: n.disk.entries.filter((e) => e.index > after) };
     n.raft = this.#makeRaft(n.id, state);
     n.fsm = [...n.disk.snapshotData];
     n.appliedEntries = [];
