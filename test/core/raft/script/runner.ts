@@ -57,8 +57,9 @@
 //
 // Ready notation (indented under the input that caused it):
 //   N: follower -> leader t2           a role or leader change (SoftState)
+//   N: persist entries [...]           entries to persist (term/index kind), and the ones on
+//                                      disk they replace (a conflicting suffix cut off)
 //   N: persist term=2 vote=1 commit=3  a changed hard state
-//   N: persist entries [...]           entries handed out to persist (term/index kind)
 //   N: install snapshot 2/5 ...        a snapshot received from the leader
 //   A->B type tTERM ...                a message sent (src/core/raft/format.ts)
 //   N: apply [...]                     committed entries applied
@@ -486,15 +487,17 @@ class Runner {
       node.disk.entries = keep ? node.disk.entries.filter((e) => e.index > snap.index) : [];
       node.fsm = [...this.#snapshotData(snap)];
     }
+    const first = rd.entries[0];
+    if (first !== undefined) {
+      const replaced = node.disk.entries.filter((e) => e.index >= first.index);
+      const note = replaced.length === 0 ? '' : ` replacing [${replaced.map(formatEntry).join(', ')}]`;
+      this.#say(`${id}: persist entries [${rd.entries.map(formatEntry).join(', ')}]${note}`);
+      node.disk.entries = node.disk.entries.filter((e) => e.index < first.index).concat(rd.entries);
+    }
     if (rd.hardState !== undefined) {
       const hs = rd.hardState;
       this.#say(`${id}: persist term=${hs.term} vote=${hs.vote ?? '-'} commit=${hs.commit}`);
       node.disk.hardState = hs;
-    }
-    const first = rd.entries[0];
-    if (first !== undefined) {
-      this.#say(`${id}: persist entries [${rd.entries.map(formatEntry).join(', ')}]`);
-      node.disk.entries = node.disk.entries.filter((e) => e.index < first.index).concat(rd.entries);
     }
     // 2. Send.
     for (const m of rd.messages) {
