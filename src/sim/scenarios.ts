@@ -10,6 +10,7 @@
 import { applyFaultSchedule, randomFaultSchedule } from './faults.ts';
 import { EchoMonitor, EchoNode, installEchoInvariants } from './echo.ts';
 import { Simulation, type RunResult } from './simulation.ts';
+import { raftScenario } from './raft-scenario.ts';
 import { swimScenario } from './swim-scenario.ts';
 
 export interface ScenarioRunOptions {
@@ -119,5 +120,11 @@ export const SCENARIOS: Readonly<Record<string, Scenario>> = {
     'SWIM membership, 7 nodes, random partitions, loss, crashes and restarts for 60 s, then 60 s healed: every node must see every node alive',
     { nodes: 7, faultPhaseMs: 60_000, livenessPhaseMs: 60_000 },
     (seed, maxSteps) => replayCommand('swim', seed, maxSteps),
+  ),
+  raft: raftScenario(
+    'raft',
+    'Raft, 3/5/7 voters plus 2 spare nodes, a client writing and reading, configuration changes and snapshots, random partitions, loss, crashes with torn writes and restarts for 8 s, then 6 s healed: safety after every step, then a leader must commit',
+    { voterChoices: [3, 5, 7], spareNodes: 2, faultPhaseMs: 8000, livenessPhaseMs: 6000, snapshotEveryEntries: 40, meanFaultGapMs: 400 },
+    (seed, maxSteps) => replayCommand('raft', seed, maxSteps),
   ),
 };

@@ -46,7 +46,8 @@ export const RAFT_DEFAULTS: Omit<RaftOptions, 'id'> = {
   maxInflightMsgs: 256,
   maxInflightBytes: 32 * 1024 * 1024,
   maxUncommittedBytes: 64 * 1024 * 1024,
-  maxEntryBytes: 4 * 1024 * 1024,
+  // With maxAppendBytes this keeps one append well inside the wire codec's 4 MiB message limit.
+  maxEntryBytes: 1024 * 1024,
   maxApplyBytes: 16 * 1024 * 1024,
 };
 

@@ -1,0 +1,487 @@
+// Drives the pure Raft core (src/core/raft) with real or simulated time, transport and disk, and
+// enforces the Ready ordering contract in one place (DESIGN.md, Style):
+//   1. a leader's appends may leave before its own write (thesis 10.2.1: the leader counts
+//      itself only once durable, so this cannot commit anything early);
+//   2. snapshot, entries and hard state are made durable;
+//   3. only then every other message (votes and acks promise what was persisted);
+//   4. committed entries are applied in order, proposals and reads settle;
+//   5. advance().
+// One Ready is processed at a time; messages, ticks and proposals that arrive meanwhile are
+// stepped into the core at once and go out batched in the next Ready (group commit).
+
+import type { Random } from '../../core/random.ts';
+import type { Result } from '../../core/result.ts';
+import { RAFT_DEFAULTS, type RaftOptions } from '../../core/raft/options.ts';
+import { checkRestoredState, Raft, type RaftStatus, type RestoredState } from '../../core/raft/raft.ts';
+import type { ConfigChange } from '../../core/raft/quorum.ts';
+import type { ClusterConfig, Entry, HardState, LogIndex, Message, NodeId, ProposeError, Proposed, Ready, SnapshotMeta, SoftState, Term } from '../../core/raft/types.ts';
+import type { Clock, Timer } from '../clock.ts';
+import type { Address, RpcTransport } from '../transport/types.ts';
+import { RaftPeers } from './peers.ts';
+
+/** The replicated state machine. apply() must be deterministic: every node applies the same log. */
+export interface StateMachine {
+  /** Applies one command; the result settles the proposal on the node that proposed it. */
+  apply(entry: { readonly index: LogIndex; readonly term: Term; readonly data: Uint8Array }): unknown;
+  /** Everything applied so far, as bytes (taken between two applies, so it is exact). */
+  snapshot(): Uint8Array;
+  /** Replaces the whole state with a snapshot's. */
+  restore(data: Uint8Array): void;
+}
+
+/** What the node needs from durable storage (src/runtime/storage/raft-storage.ts). */
+export interface RaftDurableStore {
+  append(entries: readonly Entry[]): Promise<void>;
+  saveHardState(hs: HardState): Promise<void>;
+  saveSnapshot(meta: SnapshotMeta, data: Uint8Array): Promise<void>;
+  /** Drops log entries up to and including throughIndex. */
+  compact(throughIndex: LogIndex): Promise<void>;
+  readSnapshot(): Promise<{ meta: SnapshotMeta; data: Uint8Array } | undefined>;
+  /** Makes a completely received incoming snapshot the current one (Figure 13 steps 6-7). */
+  installSnapshot(meta: SnapshotMeta): Promise<void>;
+  /** Starts or resumes receiving a snapshot; resolves with the bytes already present. */
+  beginIncoming(meta: SnapshotMeta, totalBytes: number): Promise<Result<number, IncomingError>>;
+  /** Appends a chunk at offset (which must equal the bytes present); resolves with the new offset. */
+  writeIncoming(meta: SnapshotMeta, offset: number, chunk: Uint8Array): Promise<Result<number, IncomingError>>;
+  /** Verifies the complete file and makes it durable, ready for installSnapshot. */
+  finishIncoming(meta: SnapshotMeta): Promise<Result<void, IncomingError>>;
+}
+
+/** Why an incoming snapshot chunk was not taken; expectedOffset says where to resume. */
+export interface IncomingError {
+  readonly message: string;
+  readonly expectedOffset?: number | undefined;
+}
+
+export interface RaftNodeLog {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface RaftNodeOptions {
+  readonly id: NodeId;
+  /** Messages from another cluster (or epoch) are refused. */
+  readonly cluster: string;
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly rpc: RpcTransport;
+  readonly store: RaftDurableStore;
+  readonly fsm: StateMachine;
+  /** Where a peer's RPC endpoint is now (addresses come from gossip; identity never does). */
+  readonly resolve: (id: NodeId) => Address | undefined;
+  /** What the node starts from (recovered from the store, or bootstrapped). */
+  readonly restored: RestoredState;
+  /** The snapshot's state machine data when `restored.snapshot` is set. */
+  readonly snapshotData?: Uint8Array | undefined;
+  readonly tickMs?: number;
+  readonly raft?: Partial<Omit<RaftOptions, 'id'>>;
+  /** Take a snapshot once this many entries were applied since the last one. */
+  readonly snapshotEveryEntries?: number;
+  /** Entries kept behind a snapshot so slightly slow followers need no snapshot. */
+  readonly snapshotKeepEntries?: number;
+  readonly proposalTimeoutMs?: number;
+  readonly snapshotChunkBytes?: number;
+  readonly log?: RaftNodeLog;
+  /** Role, leader or term changed. */
+  readonly onSoftState?: (s: SoftState) => void;
+  /** A configuration entry was applied (committed). */
+  readonly onConfigApplied?: (config: ClusterConfig, index: LogIndex) => void;
+  /** Storage failed: the node stopped; the owner decides (restart from disk, alert). */
+  readonly onFatal?: (error: Error) => void;
+}
+
+export const RAFT_NODE_DEFAULTS = {
+  tickMs: 100,
+  snapshotEveryEntries: 8192,
+  snapshotKeepEntries: 1024,
+  proposalTimeoutMs: 10_000,
+  snapshotChunkBytes: 512 * 1024,
+} as const;
+
+export type RaftNodeErrorCode =
+  | ProposeError['code']
+  /** The proposal's index was taken by another leader's entry: it will never be applied. */
+  | 'leadership-lost'
+  | 'timeout'
+  /** No leader is known to confirm a read. */
+  | 'no-leader'
+  | 'stopped';
+
+export class RaftNodeError extends Error {
+  readonly code: RaftNodeErrorCode;
+  /** The leader to retry with, when known. */
+  readonly leader: NodeId | undefined;
+  constructor(code: RaftNodeErrorCode, message: string, leader?: NodeId) {
+    super(message);
+    this.name = 'RaftNodeError';
+    this.code = code;
+    this.leader = leader;
+  }
+}
+
+/** The recovered state cannot be trusted; the node refuses to start rather than guess. */
+export class RaftStateError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RaftStateError';
+  }
+}
+
+export interface Applied extends Proposed {
+  /** What StateMachine.apply returned. */
+  readonly result: unknown;
+}
+
+interface ProposalWaiter {
+  readonly term: Term;
+  readonly resolve: (a: Applied) => void;
+  readonly reject: (e: RaftNodeError) => void;
+  readonly timer: Timer;
+}
+
+interface ReadWaiter {
+  index: LogIndex;
+  readonly resolve: (index: LogIndex) => void;
+  readonly reject: (e: RaftNodeError) => void;
+  readonly timer: Timer;
+}
+
+export class RaftNode {
+  readonly id: NodeId;
+  readonly #o: RaftNodeOptions;
+  readonly #raft: Raft;
+  readonly #peers: RaftPeers;
+  readonly #tickMs: number;
+  readonly #proposals = new Map<LogIndex, ProposalWaiter>();
+  readonly #reads = new Map<number, ReadWaiter>();
+  #nextReadId = 1;
+  #ticker: Timer | undefined;
+  #driving = false;
+  #stopped = false;
+  #idle: Promise<void> = Promise.resolve();
+  #soft: SoftState;
+  #lastSnapshotIndex: LogIndex;
+  #persistedTermVote: { term: Term; vote: NodeId | undefined };
+
+  constructor(options: RaftNodeOptions) {
+    const problem = checkRestoredState(options.restored);
+    if (problem !== undefined) throw new RaftStateError(`refusing to start: ${problem}`);
+    this.id = options.id;
+    this.#o = options;
+    this.#tickMs = options.tickMs ?? RAFT_NODE_DEFAULTS.tickMs;
+    this.#raft = new Raft({ ...RAFT_DEFAULTS, ...options.raft, id: options.id }, options.random, options.restored);
+    this.#soft = { role: this.#raft.role, leader: this.#raft.leader, term: this.#raft.term };
+    this.#lastSnapshotIndex = options.restored.snapshot?.index ?? 0;
+    this.#persistedTermVote = { term: options.restored.hardState.term, vote: options.restored.hardState.vote };
+    if (options.restored.snapshot !== undefined) {
+      if (options.snapshotData === undefined) throw new RaftStateError('refusing to start: a snapshot is recorded but its data is missing');
+      options.fsm.restore(options.snapshotData);
+    }
+    this.#peers = new RaftPeers({
+      id: options.id,
+      cluster: options.cluster,
+      rpc: options.rpc,
+      store: options.store,
+      resolve: options.resolve,
+      chunkBytes: options.snapshotChunkBytes ?? RAFT_NODE_DEFAULTS.snapshotChunkBytes,
+      log: options.log,
+      onMessages: (messages) => this.#onMessages(messages),
+      onSnapshotFailed: (to) => {
+        this.#raft.reportSnapshotFailed(to);
+        this.#kick();
+      },
+      onUnreachable: (to) => this.#raft.reportUnreachable(to),
+    });
+  }
+
+  /** Starts ticking and serving. A single-voter cluster elects itself at once. */
+  start(): void {
+    const status = this.#raft.status();
+    if (status.config.voters.length === 1 && status.config.voters[0] === this.id) this.#raft.campaign();
+    this.#scheduleTick();
+    this.#kick();
+  }
+
+  /** Stops ticking, fails waiting proposals and reads, waits for the Ready in progress. */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#ticker?.cancel();
+    this.#peers.stop();
+    this.#failAll(new RaftNodeError('stopped', 'the Raft node stopped'));
+    await this.#idle;
+  }
+
+  /** Replicates a command; settles once applied here (with the state machine's result). */
+  propose(data: Uint8Array, options: { timeoutMs?: number } = {}): Promise<Applied> {
+    if (this.#stopped) return Promise.reject(new RaftNodeError('stopped', 'the Raft node stopped'));
+    const r = this.#raft.propose(data);
+    return this.#waitApplied(r, options.timeoutMs);
+  }
+
+  /** One-voter-at-a-time configuration change; settles once the change is applied here. */
+  proposeConfigChange(change: ConfigChange, options: { timeoutMs?: number } = {}): Promise<Applied> {
+    if (this.#stopped) return Promise.reject(new RaftNodeError('stopped', 'the Raft node stopped'));
+    const r = this.#raft.proposeConfigChange(change);
+    return this.#waitApplied(r, options.timeoutMs);
+  }
+
+  /**
+   * A linearizable read point (thesis 6.4): resolves once this node's state machine has applied
+   * every entry committed before the call, so a local read that follows is linearizable.
+   */
+  readIndex(options: { timeoutMs?: number } = {}): Promise<LogIndex> {
+    if (this.#stopped) return Promise.reject(new RaftNodeError('stopped', 'the Raft node stopped'));
+    const requestId = this.#nextReadId++;
+    const timeoutMs = options.timeoutMs ?? this.#o.proposalTimeoutMs ?? RAFT_NODE_DEFAULTS.proposalTimeoutMs;
+    return new Promise<LogIndex>((resolve, reject) => {
+      const timer = this.#o.clock.setTimer(timeoutMs, () => {
+        this.#reads.delete(requestId);
+        reject(new RaftNodeError('timeout', `read not confirmed within ${timeoutMs} ms`, this.#raft.leader));
+      });
+      this.#reads.set(requestId, { index: -1, resolve, reject, timer });
+      this.#raft.readIndex(requestId);
+      this.#kick();
+    });
+  }
+
+  /** Hands leadership to `target`; resolves once this node sees it lead (or rejects on timeout). */
+  transferLeadership(target: NodeId, options: { timeoutMs?: number } = {}): Promise<void> {
+    const r = this.#raft.transferLeadership(target);
+    if (!r.ok) return Promise.reject(new RaftNodeError('not-leader', `cannot transfer leadership: ${r.error}`, this.#raft.leader));
+    this.#kick();
+    const timeoutMs = options.timeoutMs ?? (RAFT_DEFAULTS.electionTicks * 2 + 2) * this.#tickMs;
+    return new Promise<void>((resolve, reject) => {
+      const started = this.#o.clock.nowMs();
+      const check = (): void => {
+        if (this.#stopped) return reject(new RaftNodeError('stopped', 'the Raft node stopped'));
+        if (this.#soft.leader === target) return resolve();
+        if (this.#o.clock.nowMs() - started >= timeoutMs) {
+          return reject(new RaftNodeError('timeout', `${target} did not take over within ${timeoutMs} ms`, this.#soft.leader));
+        }
+        this.#o.clock.setTimer(this.#tickMs, check);
+      };
+      check();
+    });
+  }
+
+  status(): RaftStatus {
+    return this.#raft.status();
+  }
+
+  /** The core itself, read-only use: invariant checks in the simulator and tests. */
+  get core(): Raft {
+    return this.#raft;
+  }
+
+  get leader(): NodeId | undefined {
+    return this.#soft.leader;
+  }
+
+  get role(): SoftState['role'] {
+    return this.#soft.role;
+  }
+
+  // --- Loop ----------------------------------------------------------------------------------
+
+  #scheduleTick(): void {
+    if (this.#stopped) return;
+    this.#ticker = this.#o.clock.setTimer(this.#tickMs, () => {
+      if (this.#stopped) return;
+      this.#raft.tick();
+      this.#kick();
+      this.#scheduleTick();
+    });
+  }
+
+  #onMessages(messages: readonly Message[]): void {
+    if (this.#stopped) return;
+    for (const m of messages) this.#raft.step(m);
+    this.#kick();
+  }
+
+  /** Processes Readies until there are none; re-entrant calls just return (the loop re-checks). */
+  #kick(): void {
+    if (this.#driving || this.#stopped) return;
+    this.#driving = true;
+    this.#idle = this.#drive().finally(() => {
+      this.#driving = false;
+    });
+  }
+
+  async #drive(): Promise<void> {
+    try {
+      // Let the current burst of messages and proposals land first: one Ready for all of them.
+      await Promise.resolve();
+      while (!this.#stopped && this.#raft.hasReady()) {
+        const rd = this.#raft.ready();
+        await this.#handleReady(rd);
+        if (this.#stopped) return;
+        this.#raft.advance(rd);
+        await this.#maybeSnapshot();
+      }
+    } catch (e) {
+      this.#fatal(e instanceof Error ? e : new Error(String(e)));
+    }
+  }
+
+  async #handleReady(rd: Ready): Promise<void> {
+    if (rd.softState !== undefined) this.#onSoftState(rd.softState);
+    const early: Message[] = [];
+    const late: Message[] = [];
+    for (const m of rd.messages) (m.type === 'append' ? early : late).push(m);
+    this.#peers.send(early);
+
+    if (rd.snapshot !== undefined) {
+      await this.#o.store.installSnapshot(rd.snapshot);
+      const snap = await this.#o.store.readSnapshot();
+      if (snap === undefined || snap.meta.index !== rd.snapshot.index) throw new Error(`installed snapshot ${rd.snapshot.index} is not readable back`);
+      this.#o.fsm.restore(snap.data);
+      this.#lastSnapshotIndex = rd.snapshot.index;
+      this.#failProposalsUpTo(rd.snapshot.index);
+    }
+    const writes: Promise<void>[] = [];
+    if (rd.entries.length > 0) writes.push(this.#o.store.append(rd.entries));
+    const hs = rd.hardState;
+    // Term and vote must be durable before a vote leaves (Figure 2); commit is a hint that a
+    // restart re-learns from the leader, so it rides along only when term or vote changed.
+    if (hs !== undefined && (hs.term !== this.#persistedTermVote.term || hs.vote !== this.#persistedTermVote.vote)) {
+      writes.push(this.#o.store.saveHardState(hs));
+      this.#persistedTermVote = { term: hs.term, vote: hs.vote };
+    }
+    await Promise.all(writes);
+    if (this.#stopped) return;
+
+    this.#peers.send(late);
+    for (const e of rd.committed) this.#apply(e);
+    for (const rs of rd.readStates) {
+      const w = this.#reads.get(rs.requestId);
+      if (w === undefined) continue;
+      if (rs.index === 0) {
+        this.#reads.delete(rs.requestId);
+        w.timer.cancel();
+        w.reject(new RaftNodeError('no-leader', 'no leader could confirm the read; retry', this.#raft.leader));
+      } else {
+        w.index = rs.index;
+      }
+    }
+    this.#settleReads();
+  }
+
+  #apply(e: Entry): void {
+    let result: unknown = undefined;
+    if (e.type === 'normal' && e.data.length > 0) result = this.#o.fsm.apply({ index: e.index, term: e.term, data: e.data });
+    if (e.type === 'config' && e.config !== undefined) this.#o.onConfigApplied?.(e.config, e.index);
+    const w = this.#proposals.get(e.index);
+    if (w === undefined) return;
+    this.#proposals.delete(e.index);
+    w.timer.cancel();
+    if (w.term === e.term) w.resolve({ index: e.index, term: e.term, result });
+    else w.reject(new RaftNodeError('leadership-lost', `entry ${e.index} of term ${w.term} was replaced by term ${e.term} before it committed`, this.#raft.leader));
+  }
+
+  #settleReads(): void {
+    const applied = this.#raft.status().applied;
+    for (const [id, w] of this.#reads) {
+      if (w.index < 0 || w.index > applied) continue;
+      this.#reads.delete(id);
+      w.timer.cancel();
+      w.resolve(w.index);
+    }
+  }
+
+  #onSoftState(s: SoftState): void {
+    const before = this.#soft;
+    this.#soft = s;
+    if (before.role !== s.role || before.leader !== s.leader) {
+      this.#o.log?.info({ role: s.role, term: s.term, leader: s.leader }, 'raft role changed');
+    }
+    this.#o.onSoftState?.(s);
+  }
+
+  /** Takes a snapshot once enough entries were applied since the last one, then compacts. */
+  async #maybeSnapshot(): Promise<void> {
+    const every = this.#o.snapshotEveryEntries ?? RAFT_NODE_DEFAULTS.snapshotEveryEntries;
+    const applied = this.#raft.status().applied;
+    if (applied - this.#lastSnapshotIndex < every) return;
+    const meta = this.#raft.snapshotMetaAtApplied();
+    const data = this.#o.fsm.snapshot();
+    await this.#o.store.saveSnapshot(meta, data);
+    this.#raft.snapshotSaved(meta);
+    this.#lastSnapshotIndex = meta.index;
+    const keep = this.#o.snapshotKeepEntries ?? RAFT_NODE_DEFAULTS.snapshotKeepEntries;
+    const through = meta.index - keep;
+    if (through > this.#raft.log.offsetIndex) {
+      this.#raft.compact(through);
+      await this.#o.store.compact(through);
+    }
+    this.#o.log?.info({ index: meta.index, term: meta.term, bytes: data.length, compactedThrough: through }, 'raft snapshot taken');
+  }
+
+  #waitApplied(r: { ok: true; value: Proposed } | { ok: false; error: ProposeError }, timeoutMs?: number): Promise<Applied> {
+    if (!r.ok) return Promise.reject(proposeError(r.error));
+    const { index, term } = r.value;
+    const ms = timeoutMs ?? this.#o.proposalTimeoutMs ?? RAFT_NODE_DEFAULTS.proposalTimeoutMs;
+    this.#kick();
+    return new Promise<Applied>((resolve, reject) => {
+      const timer = this.#o.clock.setTimer(ms, () => {
+        this.#proposals.delete(index);
+        reject(new RaftNodeError('timeout', `entry ${index} not applied within ${ms} ms (it may still commit)`, this.#raft.leader));
+      });
+      this.#proposals.set(index, { term, resolve, reject, timer });
+    });
+  }
+
+  /** Proposals at or below a restored snapshot's index can no longer be matched to an entry. */
+  #failProposalsUpTo(index: LogIndex): void {
+    for (const [i, w] of this.#proposals) {
+      if (i > index) continue;
+      this.#proposals.delete(i);
+      w.timer.cancel();
+      w.reject(new RaftNodeError('leadership-lost', `entry ${i} was superseded by a snapshot; its outcome is unknown`, this.#raft.leader));
+    }
+  }
+
+  #failAll(e: RaftNodeError): void {
+    for (const w of this.#proposals.values()) {
+      w.timer.cancel();
+      w.reject(e);
+    }
+    this.#proposals.clear();
+    for (const w of this.#reads.values()) {
+      w.timer.cancel();
+      w.reject(e);
+    }
+    this.#reads.clear();
+  }
+
+  #fatal(e: Error): void {
+    if (this.#stopped) return;
+    this.#o.log?.error({ err: e.message }, 'raft storage failed; node stopped');
+    this.#stopped = true;
+    this.#ticker?.cancel();
+    this.#peers.stop();
+    this.#failAll(new RaftNodeError('stopped', `the Raft node stopped: ${e.message}`));
+    this.#o.onFatal?.(e);
+  }
+}
+
+function proposeError(e: ProposeError): RaftNodeError {
+  switch (e.code) {
+    case 'not-leader':
+      return new RaftNodeError('not-leader', e.leader === undefined ? 'not the leader, and no leader is known' : `not the leader; the leader is ${e.leader}`, e.leader);
+    case 'transferring':
+      return new RaftNodeError('transferring', 'leadership is being transferred; retry shortly', e.leader);
+    case 'config-change-pending':
+      return new RaftNodeError('config-change-pending', 'another configuration change is not yet committed');
+    case 'not-ready':
+      return new RaftNodeError('not-ready', e.reason);
+    case 'invalid-config':
+      return new RaftNodeError('invalid-config', e.reason);
+    case 'too-large':
+      return new RaftNodeError('too-large', `entry of ${e.bytes} bytes exceeds the limit of ${e.maxBytes}`);
+    case 'overloaded':
+      return new RaftNodeError('overloaded', `${e.uncommittedBytes} bytes proposed and not yet committed; retry later`);
+  }
+}
