@@ -183,6 +183,8 @@ class Runner {
   #prefix = '';
   #indent = '';
   #quiet = false;
+  /** Messages sent so far (run prints how many). */
+  #sent = 0;
   // Safety checks (Raft paper, Figure 3).
   readonly #leaderOfTerm = new Map<string, NodeId>();
   readonly #appliedAt = new Map<string, Map<number, string>>();
@@ -201,7 +203,7 @@ class Runner {
       case 'process-ready':
         return this.#processReadyCmd(args);
       case 'campaign':
-        return this.#input(this.#live1(args, 'campaign', 1), (n) => n.raft.campaign());
+        return this.#input(this.#onlyLive(args, 'campaign'), (n) => n.raft.campaign());
       case 'tick':
         return this.#tick(args);
       case 'tick-all':
@@ -458,8 +460,6 @@ class Runner {
   }
 
   // ---- Ready handling -------------------------------------------------------------------------
-
-  #sent = 0;
 
   /** Handles every Ready the node has, as the runtime would (types.ts, Ready). */
   #processReady(node: ScriptNode): boolean {
@@ -750,8 +750,8 @@ class Runner {
     return node;
   }
 
-  #live1(args: string[], cmd: string, count: number): ScriptNode {
-    if (args.length !== count) throw new ScriptError(`${cmd}: want ID`);
+  #onlyLive(args: string[], cmd: string): ScriptNode {
+    if (args.length !== 1) throw new ScriptError(`${cmd}: want ID`);
     return this.#liveNode(args[0]!, cmd);
   }
 
