@@ -70,6 +70,14 @@ export async function startSimRaftNode(ctx: NodeContext, options: SimRaftNodeOpt
     },
     onConfigApplied: (config, index) => ctx.log(`config@${index} voters=${config.voters.join(',')} learners=${config.learners.join(',')}`),
     onFatal: (e) => options.onFatal?.(e, ctx),
+    log: {
+      // Role changes are traced by onSoftState; the rest (snapshots, failures) goes in as is.
+      info: (obj, msg) => {
+        if (msg !== 'raft role changed') ctx.log(`${msg} ${JSON.stringify(obj)}`);
+      },
+      warn: (obj, msg) => ctx.log(`warn ${msg} ${JSON.stringify(obj)}`),
+      error: (obj, msg) => ctx.log(`error ${msg} ${JSON.stringify(obj)}`),
+    },
   });
   node.start();
   return { node, storage, fsm: options.fsm };

@@ -340,6 +340,7 @@ export class RaftNode {
       this.#o.fsm.restore(snap.data);
       this.#lastSnapshotIndex = rd.snapshot.index;
       this.#failProposalsUpTo(rd.snapshot.index);
+      this.#o.log?.info({ index: rd.snapshot.index, term: rd.snapshot.term, bytes: snap.data.length }, 'raft snapshot installed from the leader');
     }
     const writes: Promise<void>[] = [];
     if (rd.entries.length > 0) writes.push(this.#o.store.append(rd.entries));

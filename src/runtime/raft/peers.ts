@@ -15,7 +15,14 @@ export const RAFT_SNAPSHOT_METHOD = 'raft.snapshot-chunk';
 
 /** Keeps one RPC message well below the codec's limit (entries are the bulk of it). */
 const MAX_BATCH_BYTES = 2 * 1024 * 1024;
-const SNAPSHOT_CHUNK_TIMEOUT_MS = 10_000;
+/**
+ * A chunk's deadline: a base for the round trip plus time for its bytes at a pessimistic
+ * 100 KB/s, so slow WAN links still finish while a receiver that crashed mid-transfer (its
+ * machine gone, no TCP reset) costs a few seconds, not a stall.
+ */
+function chunkTimeoutMs(bytes: number): number {
+  return 2000 + Math.ceil(bytes / 100);
+}
 /** Chunk replies that move nothing forward before the transfer is given up (and retried later). */
 const SNAPSHOT_MAX_STALLS = 3;
 
@@ -145,7 +152,7 @@ export class RaftPeers {
       const done = offset + data.length >= total;
       const request = encodeSnapshotChunk(this.#codec, { cluster: this.#o.cluster, from: this.#o.id, to, term, snapshot: meta, totalBytes: total, offset, data, done });
       if (!request.ok) throw new Error(request.error);
-      const replyBytes = await this.#o.rpc.request(addr, RAFT_SNAPSHOT_METHOD, request.value, { timeoutMs: SNAPSHOT_CHUNK_TIMEOUT_MS });
+      const replyBytes = await this.#o.rpc.request(addr, RAFT_SNAPSHOT_METHOD, request.value, { timeoutMs: chunkTimeoutMs(data.length) });
       const reply = decodeSnapshotChunkReply(this.#codec, replyBytes);
       if (!reply.ok) throw new Error(`bad snapshot chunk reply: ${reply.error}`);
       if (reply.value.error !== undefined) throw new Error(`receiver refused snapshot chunk: ${reply.value.error}`);
