@@ -1,8 +1,8 @@
 // `npm run sim`: replay one seed of a simulation scenario, or sweep many (DESIGN.md, How we
 // test, item 3: "Every failure prints the seed; npm run sim -- --seed S replays it").
 //
-//   npm run sim -- --seed 42 [--steps N] [--trace] [--scenario echo]
-//   npm run sim -- --seeds 100 [--from 1] [--steps N] [--scenario echo]
+//   npm run sim -- --seed 42 [--steps N] [--trace] [--scenario raft]
+//   npm run sim -- --seeds 100 [--from 1] [--steps N] [--scenario raft]
 //
 // Exit status: 0 all runs passed, 1 a run failed (the seeds and replay commands are printed),
 // 2 usage error.

@@ -38,7 +38,7 @@ export interface Scenario {
   run(options: ScenarioRunOptions): Promise<ScenarioOutcome>;
 }
 
-export const DEFAULT_SCENARIO = 'echo';
+export const DEFAULT_SCENARIO = 'raft';
 
 /** The command that replays one seed of a scenario (scenario and steps only when not default). */
 export function replayCommand(scenario: string, seed: number, maxSteps?: number): string {

@@ -34,7 +34,7 @@ describe('sim CLI: one seed', () => {
     const b = await cli('--seed', '3');
     const c = await cli('--seed', '4');
     assert.equal(a.code, 0, a.err);
-    assert.match(a.out, /^scenario echo seed 3: ok; \d+ steps, t=3000\.000 ms, \d+ trace lines, trace sha256 [0-9a-f]{64}\n$/);
+    assert.match(a.out, /^scenario raft seed 3: ok; \d+ steps, t=14001\.000 ms, \d+ trace lines, trace sha256 [0-9a-f]{64}\n$/);
     assert.equal(digestOf(b.out), digestOf(a.out));
     assert.notEqual(digestOf(c.out), digestOf(a.out));
   });
@@ -69,7 +69,7 @@ describe('sim CLI: sweeps', () => {
   it('sweeps seeds and summarizes', async () => {
     const r = await cli('--seeds', '3', '--from', '10');
     assert.equal(r.code, 0, r.err);
-    assert.match(r.out, /^scenario echo: 3 seeds \(10\.\.12\), 3 passed, 0 failed, \d+ steps\n$/);
+    assert.match(r.out, /^scenario raft: 3 seeds \(10\.\.12\), 3 passed, 0 failed, \d+ steps\n$/);
   });
 
   it('lists the failing seeds with replay commands and exits 1', async () => {
