@@ -19,7 +19,10 @@ export interface RaftOptions {
   /**
    * safe: every read confirms leadership with a heartbeat round (ReadIndex, thesis 6.4).
    * lease: the leader serves reads from its lease under checkQuorum (thesis 6.4.1), relying on
-   *   bounded clock drift. Faster, and only correct when clocks behave: opt-in only.
+   *   bounded clock drift. Faster, and only correct when clocks behave: opt-in only. The lease
+   *   runs electionTicks - 1 ticks from the sending of a heartbeat round a majority answered
+   *   (without one, a read takes a round as in safe mode), and a node grants no vote for
+   *   electionTicks after it starts (it may have promised a lease before a crash).
    */
   readonly readMode: 'safe' | 'lease';
   /** Largest total entry bytes in one append message (at least one entry is always sent). */

@@ -126,6 +126,8 @@ interface ReadRound {
   readonly requests: ReadRequest[];
   readonly acks: Set<NodeId>;
   broadcast: boolean;
+  /** Leader tick at which the round's first heartbeat went out (for the lease, T 6.4.1). */
+  sentTick: number;
 }
 
 const NO_DATA = new Uint8Array(0);
@@ -165,6 +167,18 @@ export class Raft {
   #readsAwaitingCommit: ReadRequest[] = [];
   #readRounds: ReadRound[] = [];
   #nextReadRound = 1;
+  /** Leader: ticks since it took office (the lease is measured on them). */
+  #leaderTicks = 0;
+  /**
+   * Leader, lease mode: lease reads are answered while #leaderTicks is below this (T 6.4.1). A
+   * heartbeat round sent at tick s and answered by a majority extends it to s + electionTicks - 1:
+   * every member of that majority heard us at s or later and grants no vote for an election
+   * timeout after (the lease check in #acceptHigherTerm), so no other leader can exist before;
+   * one tick less because the nodes' ticks are not aligned.
+   */
+  #leaseUntil = 0;
+  /** Ticks since this node started, up to electionTicks (see #acceptHigherTerm). */
+  #startTicks = 0;
 
   /** The newest snapshot the runtime holds, sent to followers whose entries were compacted. */
   #latestSnapshot: SnapshotMeta | undefined;
@@ -198,6 +212,7 @@ export class Raft {
 
   /** One unit of logical time (the runtime calls this every tickMs). */
   tick(): void {
+    if (this.#startTicks < this.#o.electionTicks) this.#startTicks++;
     if (this.#role === 'leader') this.#tickLeader();
     else this.#tickElection();
   }
@@ -446,7 +461,12 @@ export class Raft {
       // Leader stickiness (T 6.2, 9.6): while we heard from a leader within the minimum
       // election timeout, a vote request is ignored, so a rejoining node cannot depose a healthy
       // leader. A transfer (TimeoutNow) is the leader's own wish and goes through.
-      const inLease = this.#o.checkQuorum && this.#leader !== undefined && this.#electionElapsed < this.#o.electionTicks;
+      // In lease mode a node that just started counts as having heard from a leader: before a
+      // crash it may have answered a heartbeat, which is what the leader's lease rests on (found
+      // by test/core/raft/chaos.ts: a restarted follower voted at once, a new leader committed,
+      // and the old one still answered lease reads).
+      const justStarted = this.#o.readMode === 'lease' && this.#startTicks < this.#o.electionTicks;
+      const inLease = this.#o.checkQuorum && ((this.#leader !== undefined && this.#electionElapsed < this.#o.electionTicks) || justStarted);
       if (inLease && !m.transfer) return false;
       // A pre-vote never changes our term: it is a question, not an election.
       if (m.preVote) return true;
@@ -659,6 +679,8 @@ export class Raft {
     this.#progress.clear();
     this.#heartbeatElapsed = 0;
     this.#electionElapsed = 0;
+    this.#leaderTicks = 0;
+    this.#leaseUntil = 0;
     this.#uncommittedBytes = 0;
     this.#syncProgress();
     // A no-op of the new term: committing it commits every earlier entry (5.4.2) and is the
@@ -692,6 +714,7 @@ export class Raft {
   // --- Leader: replication (5.3) -------------------------------------------------------------
 
   #tickLeader(): void {
+    this.#leaderTicks++;
     this.#heartbeatElapsed++;
     this.#electionElapsed++;
     if (this.#electionElapsed >= this.#o.electionTicks) {
@@ -792,9 +815,18 @@ export class Raft {
   }
 
   #broadcastHeartbeat(): void {
+    if (this.#o.readMode === 'lease') {
+      // Every heartbeat is a round in lease mode: a majority answering it renews the lease.
+      const acks = new Set<NodeId>();
+      if (this.log.config.voters.includes(this.id)) acks.add(this.id);
+      this.#readRounds.push({ id: this.#nextReadRound++, index: this.log.commit, requests: [], acks, broadcast: false, sentTick: 0 });
+    }
     const round = this.#readRounds.at(-1);
     const readRound = round?.id ?? 0;
-    for (const r of this.#readRounds) r.broadcast = true;
+    for (const r of this.#readRounds) {
+      if (!r.broadcast) r.sentTick = this.#leaderTicks;
+      r.broadcast = true;
+    }
     for (const [id, pr] of this.#progress) {
       const hb: HeartbeatRequest = {
         type: 'heartbeat',
@@ -1008,7 +1040,12 @@ export class Raft {
     const alone = voters.length === 1 && voters[0] === this.id;
     // Found by test/core/raft/script/testdata/read-index-lease: during a transfer, a lease read
     // returned an index that lacked a write the transfer target had already committed.
-    if (alone || (this.#o.readMode === 'lease' && !this.#leaseVoid)) {
+    // The lease is not the check-quorum window: a leader that passed its last check may keep
+    // office for up to an election timeout after its followers stopped hearing it, and a new
+    // leader may be elected meanwhile (found by test/core/raft/chaos.ts, perfect clocks, no
+    // crashes). Without a live lease the read takes a heartbeat round, as in safe mode.
+    const leaseLive = this.#leaderTicks < this.#leaseUntil;
+    if (alone || (this.#o.readMode === 'lease' && !this.#leaseVoid && leaseLive)) {
       this.#answerRead(req, this.log.commit);
       return;
     }
@@ -1019,7 +1056,7 @@ export class Raft {
     }
     const acks = new Set<NodeId>();
     if (voters.includes(this.id)) acks.add(this.id);
-    this.#readRounds.push({ id: this.#nextReadRound++, index: this.log.commit, requests: [req], acks, broadcast: false });
+    this.#readRounds.push({ id: this.#nextReadRound++, index: this.log.commit, requests: [req], acks, broadcast: false, sentTick: 0 });
   }
 
   #ackReadRound(from: NodeId, roundId: number): void {
@@ -1035,6 +1072,8 @@ export class Raft {
       }
     }
     if (released < 0) return;
+    const newest = this.#readRounds[released]!;
+    this.#leaseUntil = Math.max(this.#leaseUntil, newest.sentTick + this.#o.electionTicks - 1);
     for (const r of this.#readRounds.splice(0, released + 1)) {
       for (const req of r.requests) this.#answerRead(req, r.index);
     }
