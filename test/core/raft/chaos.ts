@@ -25,6 +25,10 @@ export interface ChaosOptions {
   readonly spareNodes?: number;
   /** Leaders propose random one-at-a-time configuration changes. */
   readonly configChanges?: boolean;
+  /** Nodes crash and restart (default true). */
+  readonly crashes?: boolean;
+  /** Nodes ask for ReadIndex read points; each answer must cover every write committed before it was asked. */
+  readonly reads?: boolean;
   /** Receives one line per liveness round (for diagnosing a failing seed). */
   readonly trace?: (line: string) => void;
 }
@@ -35,6 +39,7 @@ export interface ChaosReport {
   readonly snapshotsSent: number;
   readonly crashes: number;
   readonly configChanges: number;
+  readonly readsAnswered: number;
 }
 
 function entryKey(e: Entry): string {
@@ -61,6 +66,11 @@ export class Chaos {
   #snapshotsSent = 0;
   #crashes = 0;
   #configChanges = 0;
+  /** ReadIndex: per request id, the highest index known committed anywhere when it was asked. */
+  readonly #readFloor = new Map<number, number>();
+  readonly #readsSeen = new Map<NodeId, { arr: unknown[]; count: number }>();
+  #nextRead = 1;
+  #readsAnswered = 0;
 
   constructor(o: ChaosOptions) {
     this.#o = o;
@@ -81,6 +91,7 @@ export class Chaos {
       snapshotsSent: this.#snapshotsSent,
       crashes: this.#crashes,
       configChanges: this.#configChanges,
+      readsAnswered: this.#readsAnswered,
     };
   }
 
@@ -110,7 +121,7 @@ export class Chaos {
       this.#blocked.add(`${this.#pick(this.#ids)}>${this.#pick(this.#ids)}`);
     } else if (roll < 0.07) {
       const up = this.#ids.filter((id) => this.h.node(id).up);
-      if (up.length > 1) {
+      if (up.length > 1 && this.#o.crashes !== false) {
         this.h.crash(this.#pick(up));
         this.#crashes++;
       }
@@ -135,6 +146,15 @@ export class Chaos {
         const n = this.h.node(this.#pick(leaders));
         const kind = this.#pick(['add-learner', 'promote', 'demote', 'remove'] as const);
         if (n.raft.proposeConfigChange({ kind, node: this.#pick(this.#ids) }).ok) this.#configChanges++;
+        this.#observe(n);
+      }
+    } else if (roll < 0.17 && this.#o.reads === true) {
+      const n = this.h.node(this.#pick(this.#ids));
+      if (n.up) {
+        const id = this.#nextRead++;
+        // Linearizability: the read point must cover every write committed before the request.
+        this.#readFloor.set(id, Math.max(...[...this.h.nodes.values()].map((x) => x.raft.log.commit)));
+        n.raft.readIndex(id);
         this.#observe(n);
       }
     } else if (roll < 0.25) {
@@ -226,6 +246,7 @@ export class Chaos {
     if (!n.up) return;
     const r = n.raft;
     this.#checkApplied(n);
+    this.#checkReads(n);
     if (r.role !== 'leader') {
       this.#leaderLog.delete(n.id);
       return;
@@ -300,6 +321,23 @@ export class Chaos {
       const other = this.#applied.get(e.index);
       if (other !== undefined && other !== key) this.#fail(`index ${e.index} applied as ${other} and as ${key} (node ${n.id})`);
       this.#applied.set(e.index, key);
+    }
+  }
+
+  /** ReadIndex safety: a confirmed read point is at or past the commit index at request time. */
+  #checkReads(n: HarnessNode): void {
+    let seen = this.#readsSeen.get(n.id);
+    if (seen === undefined || seen.arr !== n.readStates) {
+      seen = { arr: n.readStates, count: 0 };
+      this.#readsSeen.set(n.id, seen);
+    }
+    for (; seen.count < n.readStates.length; seen.count++) {
+      const rs = n.readStates[seen.count]!;
+      if (rs.index === 0) continue; // not confirmed: the caller retries
+      const floor = this.#readFloor.get(rs.requestId);
+      if (floor === undefined) this.#fail(`node ${n.id} got an answer to read ${rs.requestId}, never asked`);
+      if (rs.index < floor) this.#fail(`read ${rs.requestId} at node ${n.id} confirmed index ${rs.index}, but ${floor} was committed before it was asked`);
+      this.#readsAnswered++;
     }
   }
 
