@@ -4,6 +4,7 @@
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runMembershipBench, runMembershipSoakBench } from './membership.bench.ts';
+import { runRaftBench } from './raft.bench.ts';
 import { runWalBench } from './wal.bench.ts';
 
 export interface BenchContext {
@@ -23,6 +24,7 @@ const BENCHMARKS: Readonly<Record<string, (ctx: BenchContext) => Promise<BenchRe
   wal: runWalBench,
   membership: runMembershipBench,
   'membership-soak': runMembershipSoakBench,
+  raft: runRaftBench,
 };
 
 /** Too long for a default run: these run only when named. */
