@@ -8,7 +8,8 @@
 //               runs inside the leader's process, which reports back over IPC.
 // Each row: completed proposals/s, p50/p99/max latency from propose() to applied on the leader,
 // and batching: log entries per storage append on the leader (entries per Ready) and proposals
-// per leader fdatasync (group commit). Default core options (tickMs 100).
+// per leader fdatasync (group commit); snapshots the leader took and how long its Ready loop
+// waited on them (and on compaction); RSS and V8 heap. Default core options (tickMs 100).
 import { rmSync } from 'node:fs';
 import { mkdtemp, statfs } from 'node:fs/promises';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
