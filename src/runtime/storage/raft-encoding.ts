@@ -40,7 +40,11 @@ const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: fal
 
 function pack(value: unknown): Uint8Array {
   // Copy out of msgpackr's shared scratch buffer: the WAL holds records until they are written.
-  return Uint8Array.from(packr.pack(value));
+  // (set() copies in bulk; Uint8Array.from would iterate byte by byte.)
+  const packed = packr.pack(value);
+  const out = new Uint8Array(packed.length);
+  out.set(packed);
+  return out;
 }
 
 function unpack(bytes: Uint8Array): Result<unknown, string> {

@@ -321,10 +321,11 @@ export class RaftStorage {
     assert(first > snapIndex, `append at ${first} rewrites the snapshot at ${snapIndex}`);
     assert(first <= next, `append at ${first} leaves a gap after the last index ${next - 1}`);
     let prevTerm = this.#termAt(first - 1) ?? 0;
+    // The messages are built only on failure: this loop runs for every entry on the hot path.
     entries.forEach((e, k) => {
-      assert(e.index === first + k, `entries are consecutive (${e.index} where ${first + k} was expected)`);
-      assert(Number.isSafeInteger(e.term) && e.term >= prevTerm, `entry ${e.index} term ${e.term} is below the previous term ${prevTerm}`);
-      assert((e.type === 'config') === (e.config !== undefined), `entry ${e.index} of type ${e.type} ${e.config ? 'carries' : 'lacks'} a configuration`);
+      if (e.index !== first + k) assert(false, `entries are consecutive (${e.index} where ${first + k} was expected)`);
+      if (!Number.isSafeInteger(e.term) || e.term < prevTerm) assert(false, `entry ${e.index} term ${e.term} is below the previous term ${prevTerm}`);
+      if ((e.type === 'config') !== (e.config !== undefined)) assert(false, `entry ${e.index} of type ${e.type} ${e.config ? 'carries' : 'lacks'} a configuration`);
       prevTerm = e.term;
     });
     const records = entries.map(encodeEntry);
