@@ -8,13 +8,13 @@
 // bootstraps the shared first configuration and makes it durable before the node starts.
 
 import { SeededRandom } from '../../src/core/random.ts';
-import { bootstrapState, EMPTY_STATE, type RestoredState } from '../../src/core/raft/raft.ts';
 import type { Entry, HardState, LogIndex, NodeId, SnapshotMeta } from '../../src/core/raft/types.ts';
 import type { Result } from '../../src/core/result.ts';
 import { SystemClock } from '../../src/runtime/clock.ts';
 import { RaftNode, RaftNodeError, type IncomingError, type RaftDurableStore, type RaftNodeLog, type StateMachine } from '../../src/runtime/raft/node.ts';
 import { NodeFileSystem } from '../../src/runtime/storage/node-fs.ts';
-import { RaftStorage } from '../../src/runtime/storage/raft-storage.ts';
+import { openRaftState } from '../../src/runtime/raft/open.ts';
+import type { RaftStorage } from '../../src/runtime/storage/raft-storage.ts';
 import type { Address, RpcTransport } from '../../src/runtime/transport/types.ts';
 import { CountingFileSystem, fsCountsSince, type FsCounts } from './counting-fs.ts';
 
@@ -145,19 +145,10 @@ export class BenchRaftNode {
 
   static async start(o: BenchRaftNodeOptions): Promise<BenchRaftNode> {
     const fs = new CountingFileSystem(new NodeFileSystem());
-    const opened = await RaftStorage.open(fs, o.dir);
+    const founder = o.voters.includes(o.id);
+    const opened = await openRaftState(fs, o.dir, founder ? { bootstrap: { voters: o.voters as NodeId[], learners: [] } } : {});
     if (!opened.ok) throw new Error(`raft storage in ${o.dir} refused to open: ${opened.error.message}`);
-    const storage = opened.value.storage;
-    let restored: RestoredState = opened.value.state;
-    const fresh = restored.entries.length === 0 && restored.snapshot === undefined && restored.hardState.term === 0;
-    if (fresh && o.voters.includes(o.id)) {
-      restored = bootstrapState({ voters: o.voters as NodeId[], learners: [] });
-      await storage.append(restored.entries);
-      await storage.saveHardState(restored.hardState);
-    } else if (fresh) {
-      restored = EMPTY_STATE;
-    }
-    const snapshot = restored.snapshot === undefined ? undefined : await storage.readSnapshot();
+    const { storage, restored, snapshotData } = opened.value;
     const store = new CountingStore(storage);
     const fsm = new CountingStateMachine();
     const log: RaftNodeLog = {
@@ -175,7 +166,7 @@ export class BenchRaftNode {
       fsm,
       resolve: o.resolve,
       restored,
-      snapshotData: snapshot?.data,
+      snapshotData,
       ...(o.snapshotEveryEntries === undefined ? {} : { snapshotEveryEntries: o.snapshotEveryEntries }),
       log,
       onFatal: (e) => o.onProblem(`${o.id} fatal: ${e.message}`),

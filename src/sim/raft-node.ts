@@ -2,11 +2,11 @@
 // start (a crash must never leave a log that recovery refuses), bootstrapped on first start when
 // it is one of the founding voters, otherwise empty until a leader adds it.
 
-import { bootstrapState, EMPTY_STATE, type RestoredState } from '../core/raft/raft.ts';
 import type { RaftOptions } from '../core/raft/options.ts';
 import type { NodeId, SoftState } from '../core/raft/types.ts';
 import { RaftNode, type StateMachine } from '../runtime/raft/node.ts';
-import { RaftStorage } from '../runtime/storage/raft-storage.ts';
+import { openRaftState } from '../runtime/raft/open.ts';
+import type { RaftStorage } from '../runtime/storage/raft-storage.ts';
 import type { NodeContext } from './simulation.ts';
 
 export interface SimRaftNode {
@@ -33,19 +33,10 @@ export const SIM_RAFT_DIR = '/raft';
 
 export async function startSimRaftNode(ctx: NodeContext, options: SimRaftNodeOptions): Promise<SimRaftNode> {
   const id = ctx.id as NodeId;
-  const opened = await RaftStorage.open(ctx.disk, SIM_RAFT_DIR);
+  const founder = options.voters.includes(id);
+  const opened = await openRaftState(ctx.disk, SIM_RAFT_DIR, founder ? { bootstrap: { voters: options.voters, learners: [] } } : {});
   if (!opened.ok) throw new Error(`recovery refused after a crash: ${opened.error.message}`);
-  const storage = opened.value.storage;
-  let restored: RestoredState = opened.value.state;
-  const fresh = restored.entries.length === 0 && restored.snapshot === undefined && restored.hardState.term === 0;
-  if (fresh && options.voters.includes(id)) {
-    restored = bootstrapState({ voters: options.voters, learners: [] });
-    await storage.append(restored.entries);
-    await storage.saveHardState(restored.hardState);
-  } else if (fresh) {
-    restored = EMPTY_STATE;
-  }
-  const snapshot = restored.snapshot === undefined ? undefined : await storage.readSnapshot();
+  const { storage, restored, snapshotData } = opened.value;
   const every = options.snapshotEveryEntries ?? 40;
   const node: RaftNode = new RaftNode({
     id,
@@ -57,7 +48,7 @@ export async function startSimRaftNode(ctx: NodeContext, options: SimRaftNodeOpt
     fsm: options.fsm,
     resolve: options.resolve,
     restored,
-    snapshotData: snapshot?.data,
+    snapshotData,
     tickMs: options.tickMs ?? 50,
     ...(options.raft === undefined ? {} : { raft: options.raft }),
     snapshotEveryEntries: every,
