@@ -255,7 +255,9 @@ export class RaftNode {
     const r = this.#raft.transferLeadership(target);
     if (!r.ok) return Promise.reject(new RaftNodeError('not-leader', `cannot transfer leadership: ${r.error}`, this.#raft.leader));
     this.#kick();
-    const timeoutMs = options.timeoutMs ?? (RAFT_DEFAULTS.electionTicks * 2 + 2) * this.#tickMs;
+    // The core abandons a transfer after an election timeout; allow for the election after it.
+    const electionTicks = this.#o.raft?.electionTicks ?? RAFT_DEFAULTS.electionTicks;
+    const timeoutMs = options.timeoutMs ?? (electionTicks * 2 + 2) * this.#tickMs;
     return new Promise<void>((resolve, reject) => {
       const started = this.#o.clock.nowMs();
       const check = (): void => {
@@ -312,6 +314,9 @@ export class RaftNode {
     this.#driving = true;
     this.#idle = this.#drive().finally(() => {
       this.#driving = false;
+      // Work that arrived in the last microtasks of the loop (its kick returned early) is not
+      // left waiting for the next tick.
+      if (!this.#stopped && (this.#raft.hasReady() || this.#snapshotWritten !== undefined)) this.#kick();
     });
   }
 
