@@ -6,9 +6,9 @@ import { statfs } from 'node:fs/promises';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { FileHandle, FileSystem } from '../src/runtime/storage/fs.ts';
 import { NodeFileSystem } from '../src/runtime/storage/node-fs.ts';
 import { Wal } from '../src/runtime/storage/wal.ts';
+import { CountingFileSystem } from './lib/counting-fs.ts';
 import type { BenchContext, BenchReport } from './run.ts';
 
 const RECORD_BYTES = 1024;
@@ -66,7 +66,7 @@ async function runScenario(dir: string, appenders: number, durationMs: number): 
   const payload = new Uint8Array(RECORD_BYTES).fill(0x5a);
   const latenciesMs: number[] = [];
   let appends = 0;
-  const syncsBefore = fs.syncs;
+  const syncsBefore = fs.counts().syncs;
   const start = performance.now();
   const deadline = start + durationMs;
   const appender = async (): Promise<void> => {
@@ -79,7 +79,7 @@ async function runScenario(dir: string, appenders: number, durationMs: number): 
   };
   await Promise.all(Array.from({ length: appenders }, appender));
   const seconds = (performance.now() - start) / 1000;
-  const syncs = fs.syncs - syncsBefore;
+  const syncs = fs.counts().syncs - syncsBefore;
   await wal.close();
   return { appends, seconds, syncs, latenciesMs };
 }
@@ -105,46 +105,4 @@ function percentile(values: number[], p: number): number {
 function round(n: number, digits: number): number {
   const f = 10 ** digits;
   return Math.round(n * f) / f;
-}
-
-/** Counts fdatasyncs, to show how many appends each one covered. */
-class CountingFileSystem implements FileSystem {
-  syncs = 0;
-  readonly #inner: FileSystem;
-  constructor(inner: FileSystem) {
-    this.#inner = inner;
-  }
-  async open(path: string, options: { readonly create: boolean }): Promise<FileHandle> {
-    const handle = await this.#inner.open(path, options);
-    const self = this;
-    return {
-      append: (data) => handle.append(data),
-      read: (position, length) => handle.read(position, length),
-      sync: () => {
-        self.syncs++;
-        return handle.sync();
-      },
-      truncate: (length) => handle.truncate(length),
-      size: () => handle.size(),
-      close: () => handle.close(),
-    };
-  }
-  readFile(path: string): Promise<Uint8Array | undefined> {
-    return this.#inner.readFile(path);
-  }
-  rename(from: string, to: string): Promise<void> {
-    return this.#inner.rename(from, to);
-  }
-  remove(path: string): Promise<void> {
-    return this.#inner.remove(path);
-  }
-  list(dir: string): Promise<string[]> {
-    return this.#inner.list(dir);
-  }
-  mkdirp(dir: string): Promise<void> {
-    return this.#inner.mkdirp(dir);
-  }
-  syncDir(dir: string): Promise<void> {
-    return this.#inner.syncDir(dir);
-  }
 }

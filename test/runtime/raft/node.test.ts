@@ -4,24 +4,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { NodeId } from '../../../src/core/raft/types.ts';
-import { RaftNode, RaftNodeError, type StateMachine } from '../../../src/runtime/raft/node.ts';
+import { RaftNode, RaftNodeError } from '../../../src/runtime/raft/node.ts';
+import { ListFsm } from './list-fsm.ts';
 import { startSimRaftNode, type SimRaftNode } from '../../../src/sim/raft-node.ts';
 import { Simulation } from '../../../src/sim/simulation.ts';
-
-/** The state machine: the list of commands applied. */
-class ListFsm implements StateMachine {
-  items: string[] = [];
-  apply(entry: { data: Uint8Array }): unknown {
-    this.items.push(new TextDecoder().decode(entry.data));
-    return this.items.length;
-  }
-  snapshot(): Uint8Array {
-    return new TextEncoder().encode(JSON.stringify(this.items));
-  }
-  restore(data: Uint8Array): void {
-    this.items = JSON.parse(new TextDecoder().decode(data)) as string[];
-  }
-}
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 

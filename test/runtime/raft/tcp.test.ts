@@ -9,25 +9,12 @@ import { join } from 'node:path';
 import { SeededRandom } from '../../../src/core/random.ts';
 import type { NodeId } from '../../../src/core/raft/types.ts';
 import { SystemClock } from '../../../src/runtime/clock.ts';
-import { RaftNode, type StateMachine } from '../../../src/runtime/raft/node.ts';
+import { RaftNode } from '../../../src/runtime/raft/node.ts';
+import { ListFsm } from './list-fsm.ts';
 import { openRaftState } from '../../../src/runtime/raft/open.ts';
 import type { RaftStorage } from '../../../src/runtime/storage/raft-storage.ts';
 import { NodeFileSystem } from '../../../src/runtime/storage/node-fs.ts';
 import { TcpRpcTransport } from '../../../src/runtime/transport/rpc.ts';
-
-class ListFsm implements StateMachine {
-  items: string[] = [];
-  apply(entry: { data: Uint8Array }): unknown {
-    this.items.push(new TextDecoder().decode(entry.data));
-    return this.items.length;
-  }
-  snapshot(): Uint8Array {
-    return new TextEncoder().encode(JSON.stringify(this.items));
-  }
-  restore(data: Uint8Array): void {
-    this.items = JSON.parse(new TextDecoder().decode(data)) as string[];
-  }
-}
 
 interface Running {
   node: RaftNode;

@@ -68,6 +68,7 @@
 // Safety is checked as the script runs (Raft paper, Figure 3): one leader per term, every node
 // applies the same entry at an index, and a new leader holds every entry applied anywhere.
 // A breach prints a '!! VIOLATION' line, which script.test.ts refuses to accept as golden.
+import { ScriptError, filterMatches, fnv1a, parseCount, parseFilter, parseLink, type Filter } from '../../../helpers/script-language.ts';
 import { SeededRandom } from '../../../../src/core/random.ts';
 import { formatData, formatEntry, formatMessage } from '../../../../src/core/raft/format.ts';
 import { RAFT_DEFAULTS, checkRaftOptions, type RaftOptions } from '../../../../src/core/raft/options.ts';
@@ -136,14 +137,7 @@ interface ScriptNode {
   cluster: string | undefined;
 }
 
-interface Filter {
-  readonly from: string;
-  readonly to: string;
-  readonly types: ReadonlySet<string>;
-  readonly max: number;
-}
-
-export class ScriptError extends Error {}
+export { ScriptError };
 
 /** Runs one script; returns the transcript. Throws ScriptError (with the line) on bad input. */
 export function runScript(scriptName: string, text: string): string {
@@ -568,13 +562,13 @@ class Runner {
   // ---- the network ----------------------------------------------------------------------------
 
   #deliverCmd(args: string[]): void {
-    const chosen = this.#take(parseFilter(args));
+    const chosen = this.#take(parseFilter(args, MESSAGE_TYPES));
     if (chosen.length === 0) this.#say('(nothing to deliver)');
     for (const m of chosen) this.#deliver(m);
   }
 
   #dropCmd(args: string[]): void {
-    const chosen = this.#take(parseFilter(args));
+    const chosen = this.#take(parseFilter(args, MESSAGE_TYPES));
     if (chosen.length === 0) this.#say('(nothing to drop)');
     for (const m of chosen) this.#say(`${formatMessage(m)} -- dropped`);
   }
@@ -584,8 +578,7 @@ class Runner {
     const chosen: Message[] = [];
     const rest: Message[] = [];
     for (const m of this.#pending) {
-      const match = (filter.from === '*' || filter.from === m.from) && (filter.to === '*' || filter.to === m.to) && (filter.types.size === 0 || filter.types.has(m.type));
-      if (chosen.length < filter.max && match) chosen.push(m);
+      if (chosen.length < filter.max && filterMatches(filter, m.from, m.to, m.type)) chosen.push(m);
       else rest.push(m);
     }
     this.#pending = rest;
@@ -763,30 +756,7 @@ class Runner {
 
 // ---- parsing -------------------------------------------------------------------------------------
 
-function parseFilter(args: string[]): Filter {
-  let from = '*';
-  let to = '*';
-  let max = Infinity;
-  let linked = false;
-  const types = new Set<string>();
-  for (const arg of args) {
-    if (arg.startsWith('max=')) max = parseCount(arg.slice(4), 'max');
-    else if (MESSAGE_TYPES.has(arg)) types.add(arg);
-    else {
-      if (linked) throw new ScriptError(`at most one link in a filter, got ${arg}`);
-      linked = true;
-      [from, to] = arg.includes('->') ? parseLink(arg, true) : ['*', arg];
-    }
-  }
-  return { from, to, types, max };
-}
 
-function parseLink(arg: string, wildcard = false): [string, string] {
-  const parts = arg.split('->');
-  const [a, b] = parts;
-  if (parts.length !== 2 || !a || !b || (!wildcard && (a === '*' || b === '*'))) throw new ScriptError(`bad link ${arg} (want A->B)`);
-  return [a, b];
-}
 
 function parseIds(value: string): NodeId[] {
   const ids = value.split(',').filter((s) => s !== '');
@@ -804,22 +774,11 @@ function parseOption(key: string, value: string): unknown {
   return value;
 }
 
-function parseCount(value: string, what: string): number {
-  if (!/^\d+$/.test(value)) throw new ScriptError(`${what}: want a non-negative integer, got ${value}`);
-  return Number(value);
-}
 
 function parseTicks(value: string): number {
   const n = parseCount(value, 'ticks');
   if (n < 1 || n > MAX_TICKS) throw new ScriptError(`ticks: want 1..${MAX_TICKS}, got ${value}`);
   return n;
-}
-
-/** FNV-1a: a stable 32-bit seed from a string, so scripts replay the same on every machine. */
-function fnv1a(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
-  return h;
 }
 
 function compareIds(a: string, b: string): number {

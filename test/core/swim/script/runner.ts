@@ -48,6 +48,7 @@
 // Message notation: A->B for datagrams, A=>B for push-pull (TCP). Updates in brackets:
 // 'alive n1#3' (ID n1, incarnation 3; address shown only when not ID:7702, metadata when set),
 // 'suspect n3#0 by n1', 'dead n3#0 by n1', 'left n3#0'.
+import { ScriptError, filterMatches, fnv1a, parseCount, parseFilter, parseLink, type Filter } from '../../../helpers/script-language.ts';
 import { SeededRandom } from '../../../../src/core/random.ts';
 import { SWIM_PRESETS, checkSwimConfig, type SwimConfig, type SwimPreset } from '../../../../src/core/swim/config.ts';
 
@@ -81,14 +82,7 @@ type Wire =
   | { readonly kind: 'packet'; readonly from: string; readonly to: GossipAddress; readonly packet: Packet<Meta> }
   | { readonly kind: 'push-pull'; readonly from: string; readonly to: GossipAddress; readonly request: PushPull<Meta> };
 
-interface Filter {
-  readonly from: string;
-  readonly to: string;
-  readonly kinds: ReadonlySet<string>;
-  readonly max: number;
-}
-
-export class ScriptError extends Error {}
+export { ScriptError };
 
 /** Runs one script; returns the transcript. Throws ScriptError (with the line) on bad input. */
 export function runScript(scriptName: string, text: string): string {
@@ -334,14 +328,14 @@ class Runner {
   // ---- the network ----------------------------------------------------------------------------
 
   #deliverCmd(args: string[]): void {
-    const filter = parseFilter(args);
+    const filter = parseFilter(args, KINDS);
     const chosen = this.#take(filter);
     if (chosen.length === 0) this.out.push('(nothing to deliver)');
     for (const wire of chosen) this.#deliver(wire, true);
   }
 
   #dropCmd(args: string[]): void {
-    const filter = parseFilter(args);
+    const filter = parseFilter(args, KINDS);
     const chosen = this.#take(filter);
     if (chosen.length === 0) this.out.push('(nothing to drop)');
     for (const wire of chosen) this.out.push(`${this.#fmtWire(wire)} -- dropped`);
@@ -360,10 +354,7 @@ class Runner {
   }
 
   #matches(wire: Wire, filter: Filter): boolean {
-    const to = this.#byAddr.get(wire.to) ?? wire.to;
-    if (filter.from !== '*' && filter.from !== wire.from) return false;
-    if (filter.to !== '*' && filter.to !== to) return false;
-    return filter.kinds.size === 0 || filter.kinds.has(wireKind(wire));
+    return filterMatches(filter, wire.from, this.#byAddr.get(wire.to) ?? wire.to, wireKind(wire));
   }
 
   #deliver(wire: Wire, print: boolean): void {
@@ -566,30 +557,7 @@ function splitArgs(args: string[]): { names: string[]; options: Array<[string, s
   return { names, options };
 }
 
-function parseFilter(args: string[]): Filter {
-  let from = '*';
-  let to = '*';
-  let max = Infinity;
-  let linked = false;
-  const kinds = new Set<string>();
-  for (const arg of args) {
-    if (arg.startsWith('max=')) max = parseCount(arg.slice(4), 'max');
-    else if (KINDS.has(arg)) kinds.add(arg);
-    else {
-      if (linked) throw new ScriptError(`at most one link in a filter, got ${arg}`);
-      linked = true;
-      [from, to] = arg.includes('->') ? parseLink(arg, true) : ['*', arg];
-    }
-  }
-  return { from, to, kinds, max };
-}
 
-function parseLink(arg: string, wildcard = false): [string, string] {
-  const parts = arg.split('->');
-  const [a, b] = parts;
-  if (parts.length !== 2 || !a || !b || (!wildcard && (a === '*' || b === '*'))) throw new ScriptError(`bad link ${arg} (want A->B)`);
-  return [a, b];
-}
 
 function parseDuration(arg: string): number {
   const m = /^\+(\d+)(ms|s)$/.exec(arg);
@@ -597,17 +565,6 @@ function parseDuration(arg: string): number {
   return Number(m[1]) * (m[2] === 's' ? 1000 : 1);
 }
 
-function parseCount(value: string, what: string): number {
-  if (!/^\d+$/.test(value)) throw new ScriptError(`${what}: want a non-negative integer, got ${value}`);
-  return Number(value);
-}
-
-/** FNV-1a: a stable 32-bit seed from a string, so scripts replay the same on every machine. */
-function fnv1a(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
-  return h;
-}
 
 // ---- formatting ----------------------------------------------------------------------------------
 
