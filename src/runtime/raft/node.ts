@@ -158,7 +158,12 @@ export class RaftNode {
   readonly #tickMs: number;
   readonly #proposals = new Map<LogIndex, ProposalWaiter>();
   readonly #reads = new Map<number, ReadWaiter>();
-  #nextReadId = 1;
+  /**
+   * Read request ids start at a random point: a leader may answer a request this node made
+   * before it restarted, and that answer must not settle a new request that reused its id (found
+   * by npm run sim -- --seed 1972: a stale read point resolved a fresh read).
+   */
+  #nextReadId: number;
   #ticker: Timer | undefined;
   #driving = false;
   #stopped = false;
@@ -177,6 +182,8 @@ export class RaftNode {
     this.id = options.id;
     this.#o = options;
     this.#tickMs = options.tickMs ?? RAFT_NODE_DEFAULTS.tickMs;
+    // 52 random bits: ids of two incarnations collide with negligible probability.
+    this.#nextReadId = (options.random.nextUint32() & 0xfffff) * 2 ** 32 + options.random.nextUint32() + 1;
     this.#raft = new Raft({ ...RAFT_DEFAULTS, ...options.raft, id: options.id }, options.random, options.restored);
     this.#soft = { role: this.#raft.role, leader: this.#raft.leader, term: this.#raft.term };
     this.#lastSnapshotIndex = options.restored.snapshot?.index ?? 0;
