@@ -1,0 +1,247 @@
+// The cluster's replicated state machine: KV with revisions and compare-and-swap, TTL sessions
+// that own ephemeral keys, the node registry, and the hash-chained event log. Deterministic:
+// the same commands in the same order give the same state and the same event hashes on every
+// node (the only time is the commands' atMs, made monotonic here).
+
+import { assert, unreachable } from '../result.ts';
+import { sha256Hex } from '../sha256.ts';
+import { EventLog, type EventAnchor, type EventBody } from './events.ts';
+import { KvStore } from './kv.ts';
+import type { ApplyResult, ClusterEvent, Command, KvChange, KvEntry, NodeId, NodeRecord, Revision, Session } from './types.ts';
+
+export interface FsmOptions {
+  /** Events kept in memory (and in snapshots); older ones leave only the anchor. */
+  readonly maxEvents: number;
+  /** KV changes kept for watches from a past revision. */
+  readonly maxKvHistory: number;
+}
+
+export const FSM_DEFAULTS: FsmOptions = { maxEvents: 10_000, maxKvHistory: 10_000 };
+
+/** Everything the state machine holds, as plain data (encoded by src/wire/fsm.ts). */
+export interface FsmSnapshot {
+  readonly appliedIndex: number;
+  readonly nowMs: number;
+  readonly kv: { readonly revision: Revision; readonly entries: readonly KvEntry[]; readonly history: readonly KvChange[] };
+  readonly sessions: readonly Session[];
+  readonly nodes: readonly NodeRecord[];
+  readonly events: { readonly anchor: EventAnchor; readonly kept: readonly ClusterEvent[] };
+}
+
+/** A change a watcher or the event stream should hear about, in apply order. */
+export type FsmNotification = { readonly kind: 'kv'; readonly change: KvChange } | { readonly kind: 'event'; readonly event: ClusterEvent };
+
+export class ClusterFsm {
+  readonly #kv: KvStore;
+  readonly #events: EventLog;
+  #sessions = new Map<string, Session>();
+  #nodes = new Map<NodeId, NodeRecord>();
+  #nowMs = 0;
+  #appliedIndex = 0;
+  #listeners: ((n: FsmNotification) => void)[] = [];
+
+  constructor(options: FsmOptions = FSM_DEFAULTS) {
+    this.#kv = new KvStore(options.maxKvHistory);
+    this.#events = new EventLog(options.maxEvents);
+  }
+
+  /** Applies one committed command at Raft log `index`. */
+  apply(index: number, command: Command): ApplyResult {
+    assert(index > this.#appliedIndex, `apply at ${index} after ${this.#appliedIndex}: entries apply once, in order`);
+    this.#appliedIndex = index;
+    // Leaders' clocks differ; the state machine's time only moves forward.
+    this.#nowMs = Math.max(this.#nowMs, command.atMs);
+    switch (command.type) {
+      case 'kv.put':
+        return this.#put(index, command.key, command.value, command.ifModRevision, command.session);
+      case 'kv.delete':
+        return this.#delete(index, command.key, command.ifModRevision, 'deleted');
+      case 'session.create':
+        return this.#createSession(index, command.id, command.ttlMs, command.owner);
+      case 'session.keepalive':
+        return this.#keepAlive(command.id);
+      case 'session.destroy':
+        return this.#destroySession(index, command.id, command.reason);
+      case 'node.upsert':
+        return this.#upsertNode(index, command);
+      case 'node.remove':
+        return this.#removeNode(index, command.id, command.reason);
+      case 'note':
+        return this.#ok(this.#event(index, command.kind, command.subject, { message: command.message }));
+      default:
+        return unreachable(command);
+    }
+  }
+
+  /** Records that entry `index` carried no command for us (a no-op or a config entry). */
+  skip(index: number): void {
+    if (index > this.#appliedIndex) this.#appliedIndex = index;
+  }
+
+  subscribe(listener: (n: FsmNotification) => void): () => void {
+    this.#listeners.push(listener);
+    return () => {
+      this.#listeners = this.#listeners.filter((l) => l !== listener);
+    };
+  }
+
+  // --- Queries -------------------------------------------------------------------------------
+
+  get appliedIndex(): number {
+    return this.#appliedIndex;
+  }
+
+  get revision(): Revision {
+    return this.#kv.revision;
+  }
+
+  get nowMs(): number {
+    return this.#nowMs;
+  }
+
+  get(key: string): KvEntry | undefined {
+    return this.#kv.get(key);
+  }
+
+  list(prefix: string, limit?: number): { entries: KvEntry[]; more: boolean } {
+    return this.#kv.list(prefix, limit);
+  }
+
+  changesSince(from: Revision, prefix: string): ReturnType<KvStore['changesSince']> {
+    return this.#kv.changesSince(from, prefix);
+  }
+
+  session(id: string): Session | undefined {
+    return this.#sessions.get(id);
+  }
+
+  sessions(): Session[] {
+    return [...this.#sessions.values()];
+  }
+
+  /** Sessions whose TTL has passed by `nowMs` (the leader proposes their destruction). */
+  expiredSessions(nowMs: number): Session[] {
+    return [...this.#sessions.values()].filter((s) => s.expiresAtMs <= nowMs);
+  }
+
+  nodes(): NodeRecord[] {
+    return [...this.#nodes.values()];
+  }
+
+  node(id: NodeId): NodeRecord | undefined {
+    return this.#nodes.get(id);
+  }
+
+  events(fromSeq: number, limit?: number): ClusterEvent[] {
+    return this.#events.since(fromSeq, limit);
+  }
+
+  get eventHead(): EventAnchor {
+    return this.#events.head;
+  }
+
+  get eventAnchor(): EventAnchor {
+    return this.#events.anchor;
+  }
+
+  // --- Snapshots -----------------------------------------------------------------------------
+
+  snapshot(): FsmSnapshot {
+    return {
+      appliedIndex: this.#appliedIndex,
+      nowMs: this.#nowMs,
+      kv: this.#kv.snapshot(),
+      sessions: [...this.#sessions.values()],
+      nodes: [...this.#nodes.values()],
+      events: { anchor: this.#events.anchor, kept: [...this.#events.all()] },
+    };
+  }
+
+  restore(s: FsmSnapshot): void {
+    this.#appliedIndex = s.appliedIndex;
+    this.#nowMs = s.nowMs;
+    this.#kv.restore(s.kv);
+    this.#sessions = new Map(s.sessions.map((x) => [x.id, x]));
+    this.#nodes = new Map(s.nodes.map((x) => [x.id, x]));
+    this.#events.restore(s.events.anchor, s.events.kept);
+  }
+
+  // --- Commands ------------------------------------------------------------------------------
+
+  #put(index: number, key: string, value: Uint8Array, ifModRevision: number | undefined, session: string | undefined): ApplyResult {
+    const before = this.#kv.get(key);
+    if (ifModRevision !== undefined && (before?.modRevision ?? 0) !== ifModRevision) {
+      return { ok: false, code: 'cas-mismatch', modRevision: before?.modRevision ?? 0 };
+    }
+    if (session !== undefined && !this.#sessions.has(session)) return { ok: false, code: 'no-session', session };
+    const entry = this.#kv.put(key, value, session);
+    this.#notify({ kind: 'kv', change: { revision: entry.modRevision, type: 'put', key, entry } });
+    const detail: Record<string, string | number> = { revision: entry.modRevision, version: entry.version, bytes: value.length, sha256: sha256Hex(value) };
+    if (session !== undefined) detail['session'] = session;
+    return this.#ok(this.#event(index, 'kv.put', key, detail));
+  }
+
+  #delete(index: number, key: string, ifModRevision: number | undefined, why: string): ApplyResult {
+    const before = this.#kv.get(key);
+    if (ifModRevision !== undefined && (before?.modRevision ?? 0) !== ifModRevision) {
+      return { ok: false, code: 'cas-mismatch', modRevision: before?.modRevision ?? 0 };
+    }
+    if (before === undefined) return { ok: false, code: 'not-found', subject: key };
+    const revision = this.#kv.delete(key);
+    this.#notify({ kind: 'kv', change: { revision, type: 'delete', key, entry: undefined } });
+    return this.#ok(this.#event(index, 'kv.delete', key, { revision, why }));
+  }
+
+  #createSession(index: number, id: string, ttlMs: number, owner: string): ApplyResult {
+    if (!Number.isSafeInteger(ttlMs) || ttlMs <= 0) return { ok: false, code: 'invalid', reason: `ttlMs must be a positive integer, got ${ttlMs}` };
+    if (this.#sessions.has(id)) return { ok: false, code: 'exists', subject: id };
+    this.#sessions.set(id, { id, owner, ttlMs, createdAtMs: this.#nowMs, expiresAtMs: this.#nowMs + ttlMs });
+    return this.#ok(this.#event(index, 'session.create', id, { owner, ttlMs }));
+  }
+
+  /** Keepalives change only an expiry time: no event, or the log would be mostly heartbeats. */
+  #keepAlive(id: string): ApplyResult {
+    const s = this.#sessions.get(id);
+    if (s === undefined) return { ok: false, code: 'not-found', subject: id };
+    this.#sessions.set(id, { ...s, expiresAtMs: this.#nowMs + s.ttlMs });
+    return { ok: true, revision: this.#kv.revision, event: this.#events.head.seq };
+  }
+
+  #destroySession(index: number, id: string, reason: 'released' | 'expired'): ApplyResult {
+    const s = this.#sessions.get(id);
+    if (s === undefined) return { ok: false, code: 'not-found', subject: id };
+    if (reason === 'expired' && s.expiresAtMs > this.#nowMs) return { ok: false, code: 'not-expired', subject: id };
+    for (const key of this.#kv.keysOfSession(id)) this.#delete(index, key, undefined, `session ${id} ${reason}`);
+    this.#sessions.delete(id);
+    return this.#ok(this.#event(index, 'session.destroy', id, { reason, owner: s.owner }));
+  }
+
+  #upsertNode(index: number, c: { id: NodeId; rpcAddr: string; httpAddr: string; tags: Readonly<Record<string, string>> }): ApplyResult {
+    const before = this.#nodes.get(c.id);
+    const record: NodeRecord = { id: c.id, rpcAddr: c.rpcAddr, httpAddr: c.httpAddr, tags: { ...c.tags }, firstSeenAtMs: before?.firstSeenAtMs ?? this.#nowMs, updatedAtMs: this.#nowMs };
+    this.#nodes.set(c.id, record);
+    const tags = Object.keys(record.tags).sort().map((k) => `${k}=${record.tags[k]}`).join(',');
+    return this.#ok(this.#event(index, before === undefined ? 'node.join' : 'node.update', c.id, { rpcAddr: c.rpcAddr, httpAddr: c.httpAddr, tags }));
+  }
+
+  #removeNode(index: number, id: NodeId, reason: string): ApplyResult {
+    if (!this.#nodes.has(id)) return { ok: false, code: 'not-found', subject: id };
+    this.#nodes.delete(id);
+    return this.#ok(this.#event(index, 'node.remove', id, { reason }));
+  }
+
+  #event(index: number, type: string, subject: string, detail: Record<string, string | number>): ClusterEvent {
+    const body: EventBody = { index, atMs: this.#nowMs, type, subject, detail };
+    const event = this.#events.append(body);
+    this.#notify({ kind: 'event', event });
+    return event;
+  }
+
+  #ok(event: ClusterEvent): ApplyResult {
+    return { ok: true, revision: this.#kv.revision, event: event.seq };
+  }
+
+  #notify(n: FsmNotification): void {
+    for (const l of this.#listeners) l(n);
+  }
+}
