@@ -3,6 +3,7 @@
 // cover them all (test/wire/codec.test.ts round-trips every registered type).
 import { Type } from '@sinclair/typebox';
 import { MessageCodec, type MessageOf } from './codec.ts';
+import { FsmMessages } from './fsm.ts';
 import { MAX_ID_CHARS } from './limits.ts';
 import { RaftMessages } from './raft.ts';
 import { SwimMessages } from './swim.ts';
@@ -22,7 +23,7 @@ export const EchoMessages = {
   ),
 } as const;
 
-export const WIRE_MESSAGES = { ...EchoMessages, ...SwimMessages, ...RaftMessages } as const;
+export const WIRE_MESSAGES = { ...EchoMessages, ...SwimMessages, ...RaftMessages, ...FsmMessages } as const;
 
 export type WireMessage = MessageOf<typeof WIRE_MESSAGES>;
 
