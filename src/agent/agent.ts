@@ -6,7 +6,11 @@ import type { Logger } from 'pino';
 import type { AgentConfig } from './config.ts';
 import { DataDirError, defaultDataDir, lockDataDir, loadNodeId, makeDevDataDir, type DataDirLock } from './data-dir.ts';
 import { createApiServer } from '../api/server.ts';
+import { ApiError } from '../api/errors.ts';
+import type { KvApi, KvEntryData } from '../api/kv.ts';
 import type { MemberView, Status } from '../api/schemas.ts';
+import type { ApplyResult, Command } from '../core/fsm/types.ts';
+import { Consensus, ConsensusError } from './consensus.ts';
 import { startGossip, type Gossip } from './gossip.ts';
 import type { Clock } from '../runtime/clock.ts';
 import { VERSION } from '../version.ts';
@@ -26,7 +30,7 @@ export interface AgentDeps {
   readonly clock: Clock;
 }
 
-export class Agent {
+export class Agent implements KvApi {
   readonly nodeId: string;
   readonly dataDir: string;
   readonly config: AgentConfig;
@@ -38,6 +42,7 @@ export class Agent {
   readonly #startedMs: number;
   #httpPort = 0;
   #gossip: Gossip | undefined;
+  #consensus: Consensus | undefined;
   #stopping: Promise<void> | undefined;
 
   private constructor(init: { config: AgentConfig; deps: AgentDeps; nodeId: string; dataDir: string; lock: DataDirLock; ephemeralDir: boolean }) {
@@ -88,6 +93,21 @@ export class Agent {
     }
     const address = this.#http.server.address();
     this.#httpPort = typeof address === 'object' && address !== null ? address.port : this.config.ports.http;
+    // RPC before gossip: gossip publishes the RPC address, and with port 0 it is known only now.
+    try {
+      this.#consensus = await Consensus.start({
+        nodeId: this.nodeId,
+        dataDir: this.dataDir,
+        host,
+        port: this.config.ports.rpc,
+        founder: this.config.join.length === 0,
+        clock: this.#deps.clock,
+        logger: this.#deps.logger,
+      });
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new AgentStartError(code === undefined ? (e as Error).message : describeListenError(e, 'RPC', host, this.config.ports.rpc, '--rpc-port'));
+    }
     try {
       this.#gossip = await startGossip({
         config: this.config,
@@ -96,7 +116,10 @@ export class Agent {
         clock: this.#deps.clock,
         logger: this.#deps.logger,
         httpPort: this.#httpPort,
+        rpcPort: this.#consensus.port,
       });
+      this.#consensus.attachMembership(this.#gossip.membership);
+      await this.#consensus.settleSoleVoter(5000);
     } catch (e) {
       throw new AgentStartError(describeListenError(e, 'gossip', this.#httpHost(), this.config.ports.gossip, '--gossip-port'));
     }
@@ -109,18 +132,19 @@ export class Agent {
 
   status(): Status {
     const { clock } = this.#deps;
+    const raft = this.#consensus?.node.status();
     return {
       nodeId: this.nodeId,
       version: VERSION,
-      leader: null,
-      term: 0,
-      commitIndex: 0,
-      appliedIndex: 0,
-      voters: [],
-      learners: [],
+      leader: raft?.leader ?? null,
+      term: raft?.term ?? 0,
+      commitIndex: raft?.commit ?? 0,
+      appliedIndex: raft?.applied ?? 0,
+      voters: [...(raft?.config.voters ?? [])].sort(),
+      learners: [...(raft?.config.learners ?? [])].sort(),
       epoch: 0,
-      state: 'standalone',
-      ports: { http: this.#httpPort, rpc: null, gossip: this.#gossip?.port ?? null, dns: null },
+      state: this.#consensus?.state() ?? 'electing',
+      ports: { http: this.#httpPort, rpc: this.#consensus?.port ?? null, gossip: this.#gossip?.port ?? null, dns: null },
       bind: this.#httpHost(),
       dataDir: this.dataDir,
       startedAt: new Date(this.#startedWallMs).toISOString(),
@@ -132,11 +156,19 @@ export class Agent {
     const gossip = this.#gossip;
     if (!gossip) return [];
     const toIso = (monotonicMs: number): string => new Date(this.#deps.clock.wallMs() - (this.#deps.clock.nowMs() - monotonicMs)).toISOString();
+    const raft = this.#consensus?.node.status();
+    const roleOf = (id: string): MemberView['role'] => {
+      if (raft === undefined) return 'none';
+      if (raft.leader === id) return 'leader';
+      if (raft.config.voters.some((v) => v === id)) return 'voter';
+      if (raft.config.learners.some((l) => l === id)) return 'learner';
+      return 'none';
+    };
     return gossip.membership.members().map((m) => ({
       id: m.id,
       addr: m.addr,
       status: m.status,
-      role: 'none',
+      role: roleOf(m.id),
       incarnation: m.incarnation,
       version: m.meta.version,
       protocol: m.meta.protocol,
@@ -147,6 +179,55 @@ export class Agent {
       startedAt: new Date(m.meta.startedAtMs).toISOString(),
       statusSince: toIso(m.sinceMs),
     }));
+  }
+
+  async kvPut(key: string, value: Uint8Array, cas: number | undefined): Promise<{ revision: number }> {
+    const command: Command = cas === undefined ? { type: 'kv.put', atMs: this.#wallMs(), key, value } : { type: 'kv.put', atMs: this.#wallMs(), key, value, ifModRevision: cas };
+    return { revision: writeOutcome(await this.#propose(command), key) };
+  }
+
+  async kvDelete(key: string, cas: number | undefined): Promise<{ revision: number }> {
+    const command: Command = cas === undefined ? { type: 'kv.delete', atMs: this.#wallMs(), key } : { type: 'kv.delete', atMs: this.#wallMs(), key, ifModRevision: cas };
+    return { revision: writeOutcome(await this.#propose(command), key) };
+  }
+
+  async kvGet(key: string, stale: boolean): Promise<KvEntryData | undefined> {
+    const consensus = await this.#readable(stale);
+    return consensus.machine.fsm.get(key);
+  }
+
+  async kvList(prefix: string, limit: number, stale: boolean): Promise<{ entries: KvEntryData[]; more: boolean; revision: number }> {
+    const consensus = await this.#readable(stale);
+    const listed = consensus.machine.fsm.list(prefix, limit);
+    return { ...listed, revision: consensus.machine.fsm.revision };
+  }
+
+  #wallMs(): number {
+    return Math.round(this.#deps.clock.wallMs());
+  }
+
+  async #propose(command: Command): Promise<ApplyResult> {
+    const consensus = this.#consensus;
+    if (consensus === undefined) throw new ApiError('unavailable', 'the agent is starting or stopping');
+    try {
+      return await consensus.propose(command);
+    } catch (e) {
+      throw apiErrorOf(e);
+    }
+  }
+
+  /** The consensus, once a read on it is linearizable (unless stale reads were asked for). */
+  async #readable(stale: boolean): Promise<Consensus> {
+    const consensus = this.#consensus;
+    if (consensus === undefined) throw new ApiError('unavailable', 'the agent is starting or stopping');
+    if (!stale) {
+      try {
+        await consensus.linearizableRead();
+      } catch (e) {
+        throw apiErrorOf(e);
+      }
+    }
+    return consensus;
   }
 
   /**
@@ -163,12 +244,50 @@ export class Agent {
     const { logger } = this.#deps;
     logger.info({ nodeId: this.nodeId, leave }, 'agent stopping');
     if (this.#gossip && leave) await this.#gossip.leave(LEAVE_TIMEOUT_MS);
+    await this.#consensus?.close();
     await this.#gossip?.close();
     await this.#http.close();
     await this.#lock.release();
     if (this.#ephemeralDir) await rm(this.dataDir, { recursive: true, force: true });
     logger.info({ nodeId: this.nodeId }, 'agent stopped');
   }
+}
+
+// --- KV (src/api/kv.ts) ----------------------------------------------------------------------
+
+/** The revision a write produced, or the API error its refusal maps to. */
+function writeOutcome(result: ApplyResult, key: string): number {
+  if (result.ok) return result.revision;
+  switch (result.code) {
+    case 'cas-mismatch':
+      throw new ApiError('conflict', `compare-and-swap failed on ${JSON.stringify(key)}: its modRevision is ${result.modRevision}${result.modRevision === 0 ? ' (the key does not exist)' : ''}`);
+    case 'not-found':
+      throw new ApiError('not-found', `no key ${JSON.stringify(key)}`);
+    case 'no-session':
+      throw new ApiError('bad-request', `no session ${JSON.stringify(result.session)}`);
+    case 'invalid':
+      throw new ApiError('bad-request', result.reason);
+    default:
+      throw new ApiError('conflict', `write refused: ${result.code}`);
+  }
+}
+
+function apiErrorOf(e: unknown): ApiError {
+  if (e instanceof ApiError) return e;
+  if (e instanceof ConsensusError) {
+    switch (e.code) {
+      case 'no-leader':
+        return new ApiError('no-leader', e.message);
+      case 'timeout':
+        return new ApiError('timeout', e.message);
+      case 'too-large':
+        return new ApiError('payload-too-large', e.message);
+      case 'unavailable':
+      case 'stopped':
+        return new ApiError('unavailable', e.message);
+    }
+  }
+  return new ApiError('unavailable', e instanceof Error ? e.message : String(e));
 }
 
 export function describeListenError(e: unknown, what: string, host: string, port: number, flag: string): string {

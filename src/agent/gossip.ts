@@ -44,6 +44,8 @@ export interface GossipInit {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly httpPort: number;
+  /** The RPC port actually listened on (Raft and forwarded writes). */
+  readonly rpcPort: number;
 }
 
 export async function startGossip(init: GossipInit): Promise<Gossip> {
@@ -70,7 +72,7 @@ export async function startGossip(init: GossipInit): Promise<Gossip> {
     version: VERSION,
     tags: config.tags,
     resources,
-    rpcAddr: formatAddress(advertiseHost, config.ports.rpc),
+    rpcAddr: formatAddress(advertiseHost, init.rpcPort),
     httpAddr: formatAddress(advertiseHost, init.httpPort),
     startedAtMs: Math.round(clock.wallMs()),
   });

@@ -3,11 +3,15 @@
 import { Type, type Static } from '@sinclair/typebox';
 
 export const ClusterStateSchema = Type.Union([
-  // Consensus is not running on this node yet (the Raft issue adds the states below).
-  Type.Literal('standalone'),
+  // A leader is known: writes and linearizable reads are served.
   Type.Literal('active'),
-  Type.Literal('waiting-for-nodes'),
+  // No leader right now; an election is expected to end it shortly.
+  Type.Literal('electing'),
+  // No leader for several seconds: a majority of voters is unreachable; writes are refused.
   Type.Literal('no-quorum'),
+  // Not yet part of a configuration: waiting for the leader to add this node (--join).
+  Type.Literal('joining'),
+  Type.Literal('waiting-for-nodes'),
 ]);
 
 export const StatusSchema = Type.Object({

@@ -3,11 +3,12 @@
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { ApiError, type ApiErrorBody } from './errors.ts';
+import { registerKvRoutes, type KvApi } from './kv.ts';
 import { ErrorSchema, MemberSchema, StatusSchema, type MemberView, type Status } from './schemas.ts';
 import { Type } from '@sinclair/typebox';
 
 /** What the API needs from the agent. Grows as the agent does (KV, members, events, ...). */
-export interface AgentApi {
+export interface AgentApi extends KvApi {
   status(): Status;
   members(): MemberView[];
 }
@@ -47,6 +48,7 @@ export function createApiServer(options: ApiServerOptions): FastifyInstance {
   const errors = { '4xx': ErrorSchema, '5xx': ErrorSchema };
   app.get('/v1/status', { schema: { response: { 200: StatusSchema, ...errors } } }, () => options.agent.status());
   app.get('/v1/members', { schema: { response: { 200: Type.Array(MemberSchema), ...errors } } }, () => options.agent.members());
+  registerKvRoutes(app, options.agent, errors);
 
   return app;
 }

@@ -6,6 +6,7 @@ import { agentCommand } from './commands/agent.ts';
 import { statusCommand } from './commands/status.ts';
 import { membersCommand } from './commands/members.ts';
 import { keygenCommand } from './commands/keygen.ts';
+import { kvCommand } from './commands/kv.ts';
 import { CliError } from './errors.ts';
 
 export function buildProgram(): Command {
@@ -20,8 +21,12 @@ export function buildProgram(): Command {
   program.addCommand(agentCommand());
   program.addCommand(statusCommand());
   program.addCommand(membersCommand());
+  program.addCommand(kvCommand());
   program.addCommand(keygenCommand());
-  for (const command of program.commands) command.exitOverride();
+  for (const command of program.commands) {
+    command.exitOverride();
+    for (const sub of command.commands) sub.exitOverride();
+  }
   return program;
 }
 

@@ -1,4 +1,5 @@
 // Typed client of the HTTP API, used by the CLI, tests and benchmarks.
+import type { KvEntryView, KvListView } from '../api/kv.ts';
 import type { MemberView, Status } from '../api/schemas.ts';
 
 export const DEFAULT_ADDR = 'http://127.0.0.1:7700';
@@ -44,13 +45,41 @@ export class SappersClient {
     return this.#request<MemberView[]>('GET', '/v1/members');
   }
 
-  async #request<T>(method: string, path: string): Promise<T> {
+  /** The entry, or undefined when the key does not exist. Linearizable unless stale. */
+  async kvGet(key: string, options: { stale?: boolean } = {}): Promise<KvEntryView | undefined> {
+    try {
+      return await this.#request<KvEntryView>('GET', `/v1/kv/${encodeKey(key)}${options.stale ? '?stale' : ''}`);
+    } catch (e) {
+      if (e instanceof ClientError && e.status === 404) return undefined;
+      throw e;
+    }
+  }
+
+  /** Writes the value; with cas, only if the key's modRevision is cas (0: only if absent). */
+  kvPut(key: string, value: Uint8Array | string, options: { cas?: number } = {}): Promise<{ revision: number }> {
+    const body = typeof value === 'string' ? new TextEncoder().encode(value) : value;
+    return this.#request('PUT', `/v1/kv/${encodeKey(key)}${options.cas === undefined ? '' : `?cas=${options.cas}`}`, body);
+  }
+
+  kvDelete(key: string, options: { cas?: number } = {}): Promise<{ revision: number }> {
+    return this.#request('DELETE', `/v1/kv/${encodeKey(key)}${options.cas === undefined ? '' : `?cas=${options.cas}`}`);
+  }
+
+  kvList(prefix: string, options: { limit?: number; stale?: boolean } = {}): Promise<KvListView> {
+    const query = new URLSearchParams({ prefix });
+    if (options.limit !== undefined) query.set('limit', String(options.limit));
+    if (options.stale) query.set('stale', '');
+    return this.#request('GET', `/v1/kv?${query.toString()}`);
+  }
+
+  async #request<T>(method: string, path: string, requestBody?: Uint8Array): Promise<T> {
     const url = `${this.addr}${path}`;
     const headers: Record<string, string> = { accept: 'application/json' };
     if (this.#token) headers.authorization = `Bearer ${this.#token}`;
+    if (requestBody !== undefined) headers['content-type'] = 'application/octet-stream';
     let response: Response;
     try {
-      response = await fetch(url, { method, headers, signal: AbortSignal.timeout(this.#timeoutMs) });
+      response = await fetch(url, { method, headers, signal: AbortSignal.timeout(this.#timeoutMs), ...(requestBody === undefined ? {} : { body: requestBody }) });
     } catch (e) {
       const cause = e instanceof Error ? e : new Error(String(e));
       if (cause.name === 'TimeoutError') {
@@ -75,6 +104,11 @@ export class SappersClient {
     }
     return body as T;
   }
+}
+
+/** Keys keep their slashes in the URL path; every other special character is escaped. */
+function encodeKey(key: string): string {
+  return key.split('/').map(encodeURIComponent).join('/');
 }
 
 function normalizeAddr(addr: string): string {

@@ -25,7 +25,11 @@ describe('sappers agent (real processes)', () => {
       assert.equal(status.nodeId, first.nodeId);
       assert.equal(status.ports.http, first.httpPort);
       assert.equal(status.dataDir, dataDir);
-      assert.equal(status.state, 'standalone');
+      // With nothing to join, the agent originates a one-node cluster and leads it.
+      assert.equal(status.state, 'active');
+      assert.equal(status.leader, first.nodeId);
+      assert.deepEqual(status.voters, [first.nodeId]);
+      assert.ok(status.ports.rpc !== null && status.ports.rpc > 0);
       assert.equal((await readFile(join(dataDir, 'node-id'), 'utf8')).trim(), first.nodeId);
     } finally {
       assert.equal(await first.stop('SIGINT'), 0);

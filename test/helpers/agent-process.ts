@@ -19,7 +19,10 @@ export interface AgentProcess {
 
 /** Runs `sappers agent ARGS` and waits for its "agent started" log line. */
 export async function startAgent(args: readonly string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<AgentProcess> {
-  const child = spawn(process.execPath, [CLI, 'agent', ...args], {
+  // Tests run many agents on one host at once: unless a test pins a port, let the OS pick.
+  const extra: string[] = [];
+  for (const flag of ['--http-port', '--rpc-port', '--gossip-port']) if (!args.includes(flag)) extra.push(flag, '0');
+  const child = spawn(process.execPath, [CLI, 'agent', ...args, ...extra], {
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

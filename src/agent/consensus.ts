@@ -1,0 +1,239 @@
+// Wires Raft into the agent: the RPC listener (Raft traffic and forwarded writes), the node's
+// durable state under <dataDir>/raft, the replicated state machine, and write forwarding: a
+// write sent to any node is proposed on the leader (DESIGN.md, HTTP API), reads wait for a
+// ReadIndex point unless stale reads were asked for.
+//
+// Peers are keyed by node ID; their RPC address comes from gossip metadata (DESIGN.md,
+// Identity), so a node that changes address is found again once gossip says where it is.
+
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { SeededRandom } from '../core/random.ts';
+import type { ApplyResult, Command } from '../core/fsm/types.ts';
+import type { NodeId } from '../core/raft/types.ts';
+import type { Clock } from '../runtime/clock.ts';
+import { FsmMachine } from '../runtime/fsm-machine.ts';
+import type { Membership } from '../runtime/membership.ts';
+import { RaftNode, RaftNodeError } from '../runtime/raft/node.ts';
+import { openRaftState } from '../runtime/raft/open.ts';
+import { NodeFileSystem } from '../runtime/storage/node-fs.ts';
+import { TcpRpcTransport } from '../runtime/transport/rpc.ts';
+import { TransportError } from '../runtime/transport/types.ts';
+import { decodeApplyResult, decodeCommand, encodeApplyResult, encodeCommand } from '../wire/fsm.ts';
+import { createWireCodec } from '../wire/messages.ts';
+import type { Logger } from './log.ts';
+
+/** RPC method a follower uses to hand a write to the leader. */
+export const FORWARD_METHOD = 'fsm.propose';
+const FORWARD_TIMEOUT_MS = 10_000;
+/** A node that has heard no leader for this long reports no-quorum, not an election. */
+const NO_QUORUM_AFTER_MS = 5_000;
+
+export type ConsensusState = 'active' | 'electing' | 'no-quorum' | 'joining';
+
+export type ConsensusErrorCode = 'no-leader' | 'timeout' | 'unavailable' | 'too-large' | 'stopped';
+
+/** A write or read that could not be served; `retryable` ones may succeed a moment later. */
+export class ConsensusError extends Error {
+  readonly code: ConsensusErrorCode;
+  constructor(code: ConsensusErrorCode, message: string) {
+    super(message);
+    this.name = 'ConsensusError';
+    this.code = code;
+  }
+}
+
+export interface ConsensusInit {
+  readonly nodeId: string;
+  readonly dataDir: string;
+  /** IP to listen on for RPC. */
+  readonly host: string;
+  readonly port: number;
+  /** No --join: this node originates a one-node cluster on first start. */
+  readonly founder: boolean;
+  readonly clock: Clock;
+  readonly logger: Logger;
+}
+
+export class Consensus {
+  readonly node: RaftNode;
+  readonly machine: FsmMachine;
+  readonly rpc: TcpRpcTransport;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #codec = createWireCodec();
+  #membership: Membership | undefined;
+  #leaderSeenMs: number;
+
+  private constructor(node: RaftNode, machine: FsmMachine, rpc: TcpRpcTransport, clock: Clock, log: Logger) {
+    this.node = node;
+    this.machine = machine;
+    this.rpc = rpc;
+    this.#clock = clock;
+    this.#log = log;
+    this.#leaderSeenMs = clock.nowMs();
+    rpc.handle(FORWARD_METHOD, (body) => this.#onForward(body));
+  }
+
+  /** Opens the Raft state (refusing a damaged one with a clear error), listens, starts the node. */
+  static async start(init: ConsensusInit): Promise<Consensus> {
+    const log = init.logger.child({ component: 'raft' });
+    const dir = join(init.dataDir, 'raft');
+    const opened = await openRaftState(new NodeFileSystem(), dir, init.founder ? { bootstrap: { voters: [init.nodeId as NodeId], learners: [] } } : {});
+    if (!opened.ok) {
+      throw new Error(
+        `the Raft state in ${dir} cannot be trusted: ${opened.error.message}. Nothing was changed. ` +
+          'Restore it from a backup, or move the directory away and start the node again to rejoin the cluster fresh.',
+      );
+    }
+    for (const note of opened.value.notes) log.warn({ dir }, `raft recovery: ${note}`);
+    if (opened.value.bootstrapped) log.info({ nodeId: init.nodeId }, 'originated a new one-node cluster');
+    const rpc = await TcpRpcTransport.listen({ host: init.host, port: init.port, clock: init.clock }).catch(async (e: unknown) => {
+      await opened.value.storage.close();
+      throw e;
+    });
+    const machine = new FsmMachine();
+    let consensus: Consensus | undefined;
+    const node = new RaftNode({
+      id: init.nodeId as NodeId,
+      cluster: 'sappers',
+      clock: init.clock,
+      random: new SeededRandom(randomBytes(4).readUInt32LE(0)),
+      rpc,
+      store: opened.value.storage,
+      fsm: machine,
+      resolve: (id) => consensus?.addressOf(id),
+      restored: opened.value.restored,
+      snapshotData: opened.value.snapshotData,
+      log,
+      onSoftState: (s) => {
+        if (s.leader !== undefined && consensus !== undefined) consensus.#leaderSeenMs = init.clock.nowMs();
+      },
+      onFatal: (e) => log.error({ err: e.message }, 'raft stopped on a storage failure; restart the agent once the disk is healthy'),
+    });
+    consensus = new Consensus(node, machine, rpc, init.clock, log);
+    consensus.#storageClose = () => opened.value.storage.close();
+    node.start();
+    return consensus;
+  }
+
+  #storageClose: () => Promise<void> = () => Promise.resolve();
+
+  /**
+   * A node that is the only voter elects itself within a Ready cycle; waiting for it lets the
+   * agent report "started" with writes already possible. Bounded: gives up quietly.
+   */
+  async settleSoleVoter(timeoutMs: number): Promise<void> {
+    const voters = this.node.status().config.voters;
+    if (voters.length !== 1 || voters[0] !== this.node.id) return;
+    const deadline = this.#clock.nowMs() + timeoutMs;
+    while (this.node.role !== 'leader' && this.#clock.nowMs() < deadline) {
+      await new Promise<void>((resolve) => this.#clock.setTimer(10, resolve));
+    }
+  }
+
+  get port(): number {
+    return Number(this.rpc.localAddress.slice(this.rpc.localAddress.lastIndexOf(':') + 1));
+  }
+
+  /** Gossip tells where peers are; set once gossip runs (it needs our RPC port first). */
+  attachMembership(membership: Membership): void {
+    this.#membership = membership;
+  }
+
+  addressOf(id: NodeId): string | undefined {
+    const m = this.#membership?.members().find((x) => x.id === id);
+    return m === undefined || m.meta.rpcAddr === '' ? undefined : m.meta.rpcAddr;
+  }
+
+  state(): ConsensusState {
+    const status = this.node.status();
+    if (status.config.voters.length === 0) return 'joining';
+    if (status.leader !== undefined) {
+      this.#leaderSeenMs = this.#clock.nowMs();
+      return 'active';
+    }
+    return this.#clock.nowMs() - this.#leaderSeenMs >= NO_QUORUM_AFTER_MS ? 'no-quorum' : 'electing';
+  }
+
+  /** Proposes a command on the leader (forwarding it when this node follows). */
+  async propose(command: Command): Promise<ApplyResult> {
+    const leader = this.node.leader;
+    if (leader === this.node.id) return this.#proposeLocally(command);
+    if (leader === undefined) throw new ConsensusError('no-leader', 'no leader is known right now (an election may be running, or a majority of voters is unreachable); retry shortly');
+    const addr = this.addressOf(leader);
+    if (addr === undefined) throw new ConsensusError('unavailable', `the leader ${leader} has no known RPC address yet; retry shortly`);
+    const encoded = encodeCommand(this.#codec, command);
+    if (!encoded.ok) throw new ConsensusError('too-large', encoded.error);
+    let reply: Uint8Array;
+    try {
+      reply = await this.rpc.request(addr, FORWARD_METHOD, encoded.value, { timeoutMs: FORWARD_TIMEOUT_MS });
+    } catch (e) {
+      const detail = e instanceof TransportError ? `${e.code}: ${e.message}` : String(e);
+      // A timed-out forward may still commit: the caller must treat it as "maybe applied".
+      throw new ConsensusError(e instanceof TransportError && e.code === 'timeout' ? 'timeout' : 'unavailable', `forwarding to the leader ${leader} failed (${detail})`);
+    }
+    const decoded = decodeApplyResult(this.#codec, reply);
+    if (!decoded.ok) throw new ConsensusError('unavailable', `the leader ${leader} answered with ${decoded.error}`);
+    return decoded.value;
+  }
+
+  /** Waits until a read here is linearizable (ReadIndex, thesis 6.4). */
+  async linearizableRead(): Promise<void> {
+    try {
+      await this.node.readIndex({ timeoutMs: FORWARD_TIMEOUT_MS });
+    } catch (e) {
+      throw toConsensusError(e);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.node.stop();
+    await this.rpc.close();
+    await this.#storageClose();
+  }
+
+  async #proposeLocally(command: Command): Promise<ApplyResult> {
+    const encoded = encodeCommand(this.#codec, command);
+    if (!encoded.ok) throw new ConsensusError('too-large', encoded.error);
+    try {
+      const applied = await this.node.propose(encoded.value, { timeoutMs: FORWARD_TIMEOUT_MS });
+      return applied.result as ApplyResult;
+    } catch (e) {
+      throw toConsensusError(e);
+    }
+  }
+
+  async #onForward(body: Uint8Array): Promise<Uint8Array> {
+    const decoded = decodeCommand(this.#codec, body);
+    if (!decoded.ok) throw new Error(`malformed forwarded command: ${decoded.error}`);
+    if (this.node.leader !== this.node.id) throw new Error(`not the leader (the leader is ${this.node.leader ?? 'unknown'})`);
+    const result = await this.#proposeLocally(decoded.value);
+    const encoded = encodeApplyResult(this.#codec, result);
+    if (!encoded.ok) throw new Error(encoded.error);
+    this.#log.debug({ type: decoded.value.type }, 'applied a forwarded write');
+    return encoded.value;
+  }
+}
+
+function toConsensusError(e: unknown): ConsensusError {
+  if (e instanceof ConsensusError) return e;
+  if (e instanceof RaftNodeError) {
+    switch (e.code) {
+      case 'not-leader':
+      case 'transferring':
+      case 'leadership-lost':
+      case 'no-leader':
+        return new ConsensusError('no-leader', `${e.message}; retry shortly`);
+      case 'timeout':
+        return new ConsensusError('timeout', `${e.message}; the write may still be applied`);
+      case 'too-large':
+        return new ConsensusError('too-large', e.message);
+      case 'stopped':
+        return new ConsensusError('stopped', e.message);
+      default:
+        return new ConsensusError('unavailable', e.message);
+    }
+  }
+  return new ConsensusError('unavailable', e instanceof Error ? e.message : String(e));
+}
