@@ -559,11 +559,13 @@ function firstError(schema: TSchema, value: unknown): { pointer: string; message
     const deeper = firstError(member, inner);
     if (deeper !== undefined) return { pointer: first.path + deeper.pointer, message: deeper.message };
   }
-  const discriminator = discriminatorOf(members);
-  if (discriminator !== undefined && inner !== null && typeof inner === 'object' && !Array.isArray(inner)) {
-    const allowed = [...new Set(members.map((m) => literalOf(m, discriminator)).filter((v) => v !== undefined))];
-    const actual = describeValue((inner as Record<string, unknown>)[discriminator]);
-    return { pointer: `${first.path}/${discriminator}`, message: `is ${actual}, not one of ${allowed.map((v) => JSON.stringify(v)).join(', ')}` };
+  if (inner !== null && typeof inner === 'object' && !Array.isArray(inner)) {
+    // The first literal field whose value no member allows: `ok` before `code` in a result.
+    for (const [field, allowed] of literalFields(members)) {
+      const actual = (inner as Record<string, unknown>)[field];
+      if (allowed.includes(actual)) continue;
+      return { pointer: `${first.path}/${field}`, message: `is ${describeValue(actual)}, not one of ${allowed.map((v) => JSON.stringify(v)).join(', ')}` };
+    }
   }
   return { pointer: first.path, message: `is ${describeValue(inner)}, which matches none of the allowed forms` };
 }
@@ -599,22 +601,25 @@ function literalOf(member: TSchema, field: string): unknown {
   return p !== undefined && p[Kind] === 'Literal' ? p.const : undefined;
 }
 
-/** The literal field that tells a union's members apart best (`type`, or `code` of a result). */
-function discriminatorOf(members: readonly TSchema[]): string | undefined {
-  const values = new Map<string, Set<unknown>>();
+/**
+ * The literal fields of a union's members with the values they allow: fields every member has
+ * first (`ok`), then the others by how many variants they tell apart (`code`).
+ */
+function literalFields(members: readonly TSchema[]): [string, unknown[]][] {
+  const values = new Map<string, { allowed: unknown[]; members: number }>();
   for (const m of members) {
     const props = (m as unknown as { properties?: Record<string, TSchema> }).properties ?? {};
     for (const k of Object.keys(props)) {
       const v = literalOf(m, k);
       if (v === undefined) continue;
-      const set = values.get(k) ?? new Set<unknown>();
-      set.add(v);
-      values.set(k, set);
+      const f = values.get(k) ?? { allowed: [], members: 0 };
+      if (!f.allowed.includes(v)) f.allowed.push(v);
+      f.members++;
+      values.set(k, f);
     }
   }
-  let best: string | undefined;
-  for (const [k, set] of values) if (best === undefined || set.size > values.get(best)!.size) best = k;
-  return best;
+  const rank = (f: { allowed: unknown[]; members: number }): number => (f.members === members.length ? 1e6 : 0) + f.allowed.length;
+  return [...values].sort((a, b) => rank(b[1]) - rank(a[1])).map(([k, f]) => [k, f.allowed]);
 }
 
 function literalsMatch(member: TSchema, value: unknown): boolean {
