@@ -11,12 +11,13 @@
 //     before removals, so a dead voter is replaced by adding the new voter first.
 //  4. Remove voters gossip has called dead/left (or not known) for longer than the grace period.
 //  5. Remove voters that announced a graceful leave.
-//  6. Above the desired count, demote the worst-ranked voter (the leader only if it is clearly
-//     worse: then it transfers leadership first).
+//  6. Above the desired count, demote a voter: one that is not up, else the one a swap planned,
+//     else the worst-ranked non-leader - or the leader itself when it ranks below that one by more
+//     than half the hysteresis; a leader that must step back transfers leadership first.
 //  7. Remove learners that are leaving, then learners dead past the grace period.
 //  8. Add gossip-alive nodes outside the configuration as learners.
-//  9. Swap: a stable learner clearly better than the voter that would go is promoted (step 6
-//     then takes the worse voter out).
+//  9. Swap: a stable learner that beats the worst voter (leader included) by more than the
+//     hysteresis, or by a hub tag, is promoted; step 6 then takes exactly that voter out.
 //
 // Safety: every configuration change must leave at least a majority of the new voter set up
 // (gossip alive, or the leader itself), and the leader never demotes or removes itself. Nodes
@@ -104,6 +105,13 @@ export class Autopilot {
   readonly #caughtUpSinceMs = new Map<NodeId, number>();
   /** Since when each configuration member has been missing from gossip's member list. */
   readonly #unknownSinceMs = new Map<NodeId, number>();
+  /**
+   * The voter a swap promoted a newcomer to replace. The trim that follows takes exactly this one
+   * out: choosing afresh could land on the other side of the leader's hysteresis edge when the
+   * figures moved a little in between, and demote the newcomer it just promoted (found by the
+   * jitter property test).
+   */
+  #plannedDrop: NodeId | undefined = undefined;
   #lastNowMs: number | undefined = undefined;
 
   constructor(settings: Partial<AutopilotSettings> = {}) {
@@ -116,6 +124,7 @@ export class Autopilot {
   reset(): void {
     this.#caughtUpSinceMs.clear();
     this.#unknownSinceMs.clear();
+    this.#plannedDrop = undefined;
     this.#lastNowMs = undefined;
   }
 
@@ -324,13 +333,20 @@ export class Autopilot {
 
   /** Rule 6. */
   #trim(a: Assessment, blocked: string[]): AutopilotDecision | undefined {
-    if (a.retained.length <= a.desired) return undefined;
-    const drop = this.#dropChoice(a, a.retained);
+    if (a.retained.length <= a.desired) {
+      this.#plannedDrop = undefined;
+      return undefined;
+    }
+    const planned = a.retained.find((n) => n.id === this.#plannedDrop);
+    const notUp = this.#worstNonLeader(a.retained);
+    // A voter that is not up goes first; then the one a swap planned; then the sticky choice.
+    const drop = notUp !== undefined && !notUp.up ? notUp : (planned ?? this.#trimChoice(a));
+    this.#plannedDrop = undefined;
     const why = `voters ${a.retained.length} above desired ${a.desired} (${a.eligibleCount} eligible nodes, target ${this.settings.targetVoters})`;
     if (drop.isLeader) {
       const to = this.#transferTarget(a);
       if (to !== undefined) {
-        return { kind: 'transfer-leadership', to: to.id, reason: `${why}: leader ${a.leader.id} (${describeRank(a.leader.rank)}) ranks clearly below the others; hands leadership to ${to.id} before stepping back` };
+        return { kind: 'transfer-leadership', to: to.id, reason: `${why}: leader ${a.leader.id} (${describeRank(a.leader.rank)}) is the voter to step back; hands leadership to ${to.id} first` };
       }
       blocked.push(`leader ${a.leader.id} ranks lowest but no voter is caught up to take over`);
       const fallback = this.#worstNonLeader(a.retained);
@@ -365,8 +381,12 @@ export class Autopilot {
     if (a.retained.length !== a.desired || voters.length !== a.retained.length || !a.retained.every((n) => n.up)) return undefined;
     const best = a.ready[0];
     if (best === undefined) return undefined;
-    const drop = this.#dropChoice(a, a.retained);
-    if (!clearlyBetter(best.rank, drop.rank, this.settings.swapHysteresis)) return undefined;
+    // Compared with the worst voter, leader included: the margin must hold against the voter
+    // that will really go, which the trim then takes out as planned.
+    const drop = this.#worst(a.retained);
+    if (drop === undefined || !clearlyBetter(best.rank, drop.rank, this.settings.swapHysteresis)) return undefined;
+    if (this.#unsafe(a, 'promote', best.id) !== undefined) return undefined;
+    this.#plannedDrop = drop.id;
     return {
       kind: 'promote',
       node: best.id,
@@ -381,21 +401,26 @@ export class Autopilot {
   }
 
   /**
-   * The voter to step back when one must: the worst non-leader (nodes not up first, then lowest
-   * rank); the leader itself only when even that one is clearly better than it, because moving
-   * leadership costs a short write pause and must not happen on a whim.
+   * The voter to step back when the count is too high and no swap planned it: the worst
+   * non-leader, or the leader itself when even that one beats it by more than half the swap
+   * hysteresis (or by a hub tag). Leader moves cost a short write pause, hence the stickiness;
+   * half the hysteresis, because a voter trimmed here may later compete as a learner against the
+   * leader it was kept below, and must then not clear the full hysteresis merely because the
+   * figures jittered by less than half of it (found by the jitter property test).
    */
-  #dropChoice(a: Assessment, retained: readonly NodeFacts[]): NodeFacts {
-    const worst = this.#worstNonLeader(retained);
-    if (worst === undefined) return a.leader;
-    if (worst.up && clearlyBetter(worst.rank, a.leader.rank, this.settings.swapHysteresis)) return a.leader;
-    return worst;
+  #trimChoice(a: Assessment): NodeFacts {
+    const worst = this.#worstNonLeader(a.retained);
+    if (worst === undefined || !a.leader.eligible) return worst ?? a.leader;
+    return clearlyBetter(worst.rank, a.leader.rank, this.settings.swapHysteresis / 2) ? a.leader : worst;
+  }
+
+  /** The worst of `nodes`: not up first, then lowest rank. */
+  #worst(nodes: readonly NodeFacts[]): NodeFacts | undefined {
+    return [...nodes].sort((x, y) => (x.up !== y.up ? (x.up ? 1 : -1) : compareRank(y.rank, x.rank)))[0];
   }
 
   #worstNonLeader(retained: readonly NodeFacts[]): NodeFacts | undefined {
-    const others = retained.filter((n) => !n.isLeader);
-    others.sort((x, y) => (x.up !== y.up ? (x.up ? 1 : -1) : compareRank(y.rank, x.rank)));
-    return others[0];
+    return this.#worst(retained.filter((n) => !n.isLeader));
   }
 
   /** The best voter to hand leadership to: up, not leaving, recently active and caught up. */

@@ -225,9 +225,10 @@ describe('one change at a time, and the leader never takes itself out', () => {
   runCases([
     { name: 'a pending configuration change: wait', lines: [voter('a'), voter('b'), voter('c', LONG_DEAD), outsider('d')], opts: { pending: true }, expect: { kind: 'wait' }, reason: /not yet committed/ },
     { name: 'a leader that is not a voter of its configuration: wait', lines: [voter('a'), voter('b'), learner('x')], opts: { leader: 'x' }, expect: { kind: 'wait' }, reason: /not a voter/ },
-    { name: 'target 1 with three voters: demote the worst non-leader', settings: { targetVoters: 1 }, lines: [voter('a', { memGiB: 1 }), voter('b', { memGiB: 3 }), voter('c', { memGiB: 15 })], expect: { kind: 'demote', node: 'b' } },
-    { name: 'trim: the leader goes only if clearly worse than every other voter, and hands over first', lines: [voter('a', { memGiB: 1 }), voter('b', { memGiB: 64 }), voter('c', { memGiB: 64 }), voter('d', { memGiB: 64, hub: true }), voter('e', { memGiB: 32 })], settings: { targetVoters: 3 }, expect: { kind: 'transfer-leadership', to: 'd' }, reason: /ranks clearly below/ },
-    { name: 'trim: not clearly worse, the leader stays and the worst other voter goes', lines: [voter('a', { memGiB: 7 }), voter('b', { memGiB: 8 }), voter('c', { memGiB: 15 }), voter('d', { memGiB: 15 })], expect: { kind: 'demote', node: 'b' } },
+    { name: 'target 1 with three voters: demote the worst non-leader', settings: { targetVoters: 1 }, lines: [voter('a', { memGiB: 2 }), voter('b', { memGiB: 3 }), voter('c', { memGiB: 15 })], expect: { kind: 'demote', node: 'b' } },
+    { name: 'trim: the leader goes when every other voter beats it by more than half the hysteresis, and hands over first', lines: [voter('a', { memGiB: 1 }), voter('b', { memGiB: 64 }), voter('c', { memGiB: 64 }), voter('d', { memGiB: 64, hub: true }), voter('e', { memGiB: 32 })], settings: { targetVoters: 3 }, expect: { kind: 'transfer-leadership', to: 'd' }, reason: /leader a \(score 9.75\) is the voter to step back/ },
+    { name: 'trim: within half the hysteresis, the leader stays and the worst other voter goes', lines: [voter('a', { memGiB: 7 }), voter('b', { memGiB: 8 }), voter('c', { memGiB: 15 }), voter('d', { memGiB: 15 })], expect: { kind: 'demote', node: 'b' } },
+    { name: 'trim: a leader that is not the worst stays', lines: [voter('a', { memGiB: 64 }), voter('b', { memGiB: 1 }), voter('c', { memGiB: 15 }), voter('d', { memGiB: 15 })], expect: { kind: 'demote', node: 'b' } },
     { name: 'trim: a voter that is not up goes before a healthy worse one', lines: [voter('a'), voter('b', { memGiB: 1 }), voter('c', { status: 'suspect', hub: true }), voter('d')], expect: { kind: 'demote', node: 'c' } },
   ]);
 });
@@ -245,6 +246,21 @@ describe('swap: a clearly better newcomer takes the place of the worst voter', (
     { name: '... hand over', lines: [voter('a', { memGiB: 1 }), voter('b', { hub: true })], expect: { kind: 'transfer-leadership', to: 'b' } },
     { name: '... and the new leader demotes the old one', lines: [voter('a', { memGiB: 1 }), voter('b', { hub: true })], opts: { leader: 'b' }, expect: { kind: 'demote', node: 'a' } },
   ]);
+
+  it('the trim after a swap takes out the voter the swap planned, even if the figures moved', () => {
+    const ap = new Autopilot(FAST);
+    // Leader a (score 11) is the worst voter; n (14.75) beats it by more than the hysteresis.
+    const before = [voter('a', { memGiB: 2, cores: 7 }), voter('b', { memGiB: 3, cores: 7 }), voter('c', { memGiB: 15 }), learner('n', { memGiB: 15, cores: 16 })];
+    const swap = ap.decide(input(before, { nowMs: NOW }));
+    assert.deepEqual(shape(swap), { kind: 'promote', node: 'n' }, swap.reason);
+    assert.match(swap.reason, /take the place of a/);
+    // Now a's figures improved a little: without the plan, the sticky trim would keep the leader
+    // and demote b (within half the hysteresis of a) - and b would later want back in.
+    const after = [voter('a', { memGiB: 3, cores: 7 }), voter('b', { memGiB: 3, cores: 7 }), voter('c', { memGiB: 15 }), voter('n', { memGiB: 15, cores: 16 })];
+    assert.deepEqual(shape(new Autopilot(FAST).decide(input(after, { nowMs: NOW + 1000 }))), { kind: 'demote', node: 'b' }, 'control: no plan');
+    const trim = ap.decide(input(after, { nowMs: NOW + 1000 }));
+    assert.deepEqual(shape(trim), { kind: 'transfer-leadership', to: 'n' }, trim.reason);
+  });
 
   it('the swap waits for the newcomer to be stable', () => {
     const ap = new Autopilot({ learnerStableMs: 10_000 });
