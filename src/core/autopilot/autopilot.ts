@@ -83,6 +83,8 @@ interface NodeFacts {
   readonly lag: number | undefined;
   readonly recentActive: boolean;
   readonly caughtUp: boolean;
+  /** Gossip describes it (tags, resources): without that its rank is a guess. */
+  readonly described: boolean;
   readonly rank: RankKey;
 }
 
@@ -177,7 +179,9 @@ export class Autopilot {
     const s = this.settings;
     const { nowMs, config } = input;
     const nodes = new Map<NodeId, NodeFacts>();
-    const roleOf = (id: NodeId): NodeFacts['role'] => (config.voters.includes(id) ? 'voter' : config.learners.includes(id) ? 'learner' : 'none');
+    const voterSet = new Set(config.voters);
+    const learnerSet = new Set(config.learners);
+    const roleOf = (id: NodeId): NodeFacts['role'] => (voterSet.has(id) ? 'voter' : learnerSet.has(id) ? 'learner' : 'none');
 
     const consider = (id: NodeId): void => {
       const role = roleOf(id);
@@ -208,6 +212,7 @@ export class Autopilot {
         lag,
         recentActive,
         caughtUp: lag !== undefined && lag <= s.learnerMaxLagEntries,
+        described: member !== undefined,
         rank: member !== undefined ? rankKeyOf(member) : unknownRankKey(id),
       });
     };
@@ -383,7 +388,9 @@ export class Autopilot {
     if (best === undefined) return undefined;
     // Compared with the worst voter, leader included: the margin must hold against the voter
     // that will really go, which the trim then takes out as planned.
-    const drop = this.#worst(a.retained);
+    // A leader gossip does not describe (the caller left it out of the member list) is never
+    // judged by its unknown rank: every leader would then hand over to the next, and so on.
+    const drop = this.#worst(a.leader.described ? a.retained : a.retained.filter((n) => !n.isLeader));
     if (drop === undefined || !clearlyBetter(best.rank, drop.rank, this.settings.swapHysteresis)) return undefined;
     if (this.#unsafe(a, 'promote', best.id) !== undefined) return undefined;
     this.#plannedDrop = drop.id;
@@ -410,7 +417,7 @@ export class Autopilot {
    */
   #trimChoice(a: Assessment): NodeFacts {
     const worst = this.#worstNonLeader(a.retained);
-    if (worst === undefined || !a.leader.eligible) return worst ?? a.leader;
+    if (worst === undefined || !a.leader.eligible || !a.leader.described) return worst ?? a.leader;
     return clearlyBetter(worst.rank, a.leader.rank, this.settings.swapHysteresis / 2) ? a.leader : worst;
   }
 

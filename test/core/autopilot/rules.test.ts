@@ -262,6 +262,18 @@ describe('swap: a clearly better newcomer takes the place of the worst voter', (
     assert.deepEqual(shape(trim), { kind: 'transfer-leadership', to: 'n' }, trim.reason);
   });
 
+  it('a leader missing from the member list is never swapped or trimmed out on its unknown rank', () => {
+    const lines = [voter('a'), voter('b'), voter('c'), learner('h', { hub: true })];
+    const inp = input(lines, { nowMs: NOW });
+    const withoutLeader = { ...inp, members: inp.members.filter((m) => m.id !== 'a') };
+    const d = new Autopilot(FAST).decide(withoutLeader);
+    assert.deepEqual(shape(d), { kind: 'promote', node: 'h' });
+    assert.match(d.reason, /take the place of c/);
+    const trim = input([voter('a'), voter('b'), voter('c'), voter('d', { hub: true })], { nowMs: NOW });
+    const t = new Autopilot(FAST).decide({ ...trim, members: trim.members.filter((m) => m.id !== 'a') });
+    assert.deepEqual(shape(t), { kind: 'demote', node: 'c' });
+  });
+
   it('the swap waits for the newcomer to be stable', () => {
     const ap = new Autopilot({ learnerStableMs: 10_000 });
     const lines = [voter('a'), voter('b'), voter('c'), learner('h', { hub: true })];
