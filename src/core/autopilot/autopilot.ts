@@ -294,16 +294,19 @@ export class Autopilot {
     return undefined;
   }
 
-  /** Rule 3: below the desired count, add the best ready learner - but never towards an even count that a further promotion could not immediately make odd. */
+  /**
+   * Rule 3: below the desired count, promote the best ready learner - but only towards an odd
+   * count that the ready learners can reach now, so growth never parks on an even count.
+   */
   #promoteForDeficit(a: Assessment): AutopilotDecision | undefined {
     const have = a.retained.length;
     const reachable = desiredVoterCount(this.settings.targetVoters, Math.min(a.desired, have + a.ready.length));
     const best = a.ready[0];
     if (have >= reachable || best === undefined) return undefined;
-    const failed = this.#voters(a).filter((n) => n.failed);
+    const outgoing = this.#voters(a).filter((n) => n.failed || (n.leaving && !n.isLeader));
     const why =
-      failed.length > 0
-        ? `replaces failed voter ${ids(failed)} (added before the failed one is removed)`
+      outgoing.length > 0
+        ? `replaces ${outgoing.map((n) => `${n.failed ? 'failed' : 'leaving'} voter ${n.id}`).join(', ')} (the new voter comes in before the old one goes)`
         : `voters ${have} of desired ${a.desired}`;
     return { kind: 'promote', node: best.id, reason: `promote ${best.id}: ${why}; it is caught up (lag ${best.lag ?? 0}) and stable (${describeRank(best.rank)})` };
   }

@@ -73,7 +73,11 @@ export interface MemberView {
 /** The leader's view of one follower's replication (RaftStatus.progress, src/core/raft/raft.ts). */
 export interface FollowerProgress {
   readonly match: LogIndex;
-  /** The follower answered since the last check-quorum round. */
+  /**
+   * The follower answered since the last check-quorum round. Also a veto on calling a node dead:
+   * gossip may say dead while Raft still hears from it. Raft refreshes this flag only with
+   * checkQuorum on (the default); without it, pass false for followers not heard from lately.
+   */
   readonly recentActive: boolean;
 }
 
@@ -84,7 +88,10 @@ export interface AutopilotInput {
   readonly leader: NodeId;
   /** The newest configuration in the leader's log (in effect even if not yet committed). */
   readonly config: ClusterConfig;
-  /** A configuration change is appended but not committed: Raft takes one at a time. */
+  /**
+   * Raft would refuse a configuration change now: one is appended but not committed, the new
+   * leader has not yet committed an entry of its term, or a leadership transfer is under way.
+   */
   readonly configChangePending: boolean;
   readonly leaderLastIndex: LogIndex;
   /** Gossip's member list (the leader itself may be absent: it is alive by definition). */

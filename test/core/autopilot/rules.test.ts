@@ -209,7 +209,7 @@ describe('repair: dead voters are replaced, add first', () => {
 describe('graceful leave', () => {
   runCases([
     { name: 'a leaving voter is removed at once (no grace)', lines: [voter('a'), voter('b'), voter('c', { leaving: true })], expect: { kind: 'remove', node: 'c' }, reason: /leaving/ },
-    { name: 'with a ready learner, the replacement is promoted before the leaver goes', lines: [voter('a'), voter('b'), voter('c', { leaving: true }), learner('d')], expect: { kind: 'promote', node: 'd' } },
+    { name: 'with a ready learner, the replacement is promoted before the leaver goes', lines: [voter('a'), voter('b'), voter('c', { leaving: true }), learner('d')], expect: { kind: 'promote', node: 'd' }, reason: /replaces leaving voter c/ },
     { name: 'a leaving learner is removed', lines: [voter('a'), learner('b', { leaving: true })], expect: { kind: 'remove', node: 'b' } },
     { name: 'the leaving leader hands over to the best caught-up voter', lines: [voter('a', { leaving: true }), voter('b', { memGiB: 2 }), voter('c', { memGiB: 32 })], expect: { kind: 'transfer-leadership', to: 'c' }, reason: /leader a is leaving/ },
     { name: 'not to a lagging, inactive, suspect or leaving one', lines: [voter('a', { leaving: true }), voter('b', { lag: 9999, hub: true }), voter('c', { active: false, hub: true }), voter('d', { status: 'suspect', hub: true }), voter('e', { leaving: true, hub: true }), voter('f')], expect: { kind: 'transfer-leadership', to: 'f' } },
