@@ -10,6 +10,7 @@ import { ApiError } from '../api/errors.ts';
 import type { KvApi, KvEntryData } from '../api/kv.ts';
 import type { MemberView, Status } from '../api/schemas.ts';
 import type { ApplyResult, Command } from '../core/fsm/types.ts';
+import { AutopilotRunner } from './autopilot-runner.ts';
 import { Consensus, ConsensusError } from './consensus.ts';
 import { startGossip, type Gossip } from './gossip.ts';
 import type { Clock } from '../runtime/clock.ts';
@@ -43,6 +44,7 @@ export class Agent implements KvApi {
   #httpPort = 0;
   #gossip: Gossip | undefined;
   #consensus: Consensus | undefined;
+  #autopilot: AutopilotRunner | undefined;
   #stopping: Promise<void> | undefined;
 
   private constructor(init: { config: AgentConfig; deps: AgentDeps; nodeId: string; dataDir: string; lock: DataDirLock; ephemeralDir: boolean }) {
@@ -120,6 +122,14 @@ export class Agent implements KvApi {
       });
       this.#consensus.attachMembership(this.#gossip.membership);
       await this.#consensus.settleSoleVoter(5000);
+      this.#autopilot = new AutopilotRunner({
+        settings: this.config.autopilot,
+        consensus: this.#consensus,
+        membership: this.#gossip.membership,
+        clock: this.#deps.clock,
+        logger: this.#deps.logger,
+      });
+      this.#autopilot.start();
     } catch (e) {
       throw new AgentStartError(describeListenError(e, 'gossip', this.#httpHost(), this.config.ports.gossip, '--gossip-port'));
     }
@@ -243,6 +253,7 @@ export class Agent implements KvApi {
   async #stop(leave: boolean): Promise<void> {
     const { logger } = this.#deps;
     logger.info({ nodeId: this.nodeId, leave }, 'agent stopping');
+    this.#autopilot?.stop();
     if (this.#gossip && leave) await this.#gossip.leave(LEAVE_TIMEOUT_MS);
     await this.#consensus?.close();
     await this.#gossip?.close();

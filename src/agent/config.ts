@@ -38,6 +38,18 @@ export const AgentConfigSchema = Type.Object(
       },
       { additionalProperties: false },
     ),
+    /** The voter-set policy the leader runs (DESIGN.md, Autopilot). */
+    autopilot: Type.Object(
+      {
+        /** Voters to aim for when enough healthy nodes exist (odd: 1, 3, 5 or 7). */
+        targetVoters: Type.Union([Type.Literal(1), Type.Literal(3), Type.Literal(5), Type.Literal(7)]),
+        /** How long a voter must be dead (by gossip) before it is replaced. */
+        deadVoterGraceMs: Type.Integer({ minimum: 1000, maximum: 86_400_000 }),
+        /** How long a new node must stay caught up before it may vote. */
+        learnerStableMs: Type.Integer({ minimum: 0, maximum: 3_600_000 }),
+      },
+      { additionalProperties: false },
+    ),
     dev: Type.Boolean(),
   },
   { additionalProperties: false },
@@ -52,6 +64,7 @@ export const DEFAULT_CONFIG: AgentConfig = {
   tags: {},
   log: { level: 'info' },
   gossip: { preset: 'lan', keys: [], leaveOnTerminate: true },
+  autopilot: { targetVoters: 3, deadVoterGraceMs: 30_000, learnerStableMs: 10_000 },
   dev: false,
 };
 
@@ -87,6 +100,9 @@ const FIELDS: ReadonlyArray<{ readonly path: readonly string[]; readonly env: st
   { path: ['dev'], env: 'SAPPERS_DEV', flag: 'dev', kind: 'bool' },
   { path: ['gossip', 'preset'], env: 'SAPPERS_GOSSIP_PRESET', flag: 'gossipPreset', kind: 'string' },
   { path: ['gossip', 'keys'], env: 'SAPPERS_GOSSIP_KEYS', flag: 'gossipKey', kind: 'list' },
+  { path: ['autopilot', 'targetVoters'], env: 'SAPPERS_TARGET_VOTERS', flag: 'targetVoters', kind: 'int' },
+  { path: ['autopilot', 'deadVoterGraceMs'], env: 'SAPPERS_DEAD_VOTER_GRACE_MS', flag: 'deadVoterGraceMs', kind: 'int' },
+  { path: ['autopilot', 'learnerStableMs'], env: 'SAPPERS_LEARNER_STABLE_MS', flag: 'learnerStableMs', kind: 'int' },
 ];
 
 /** Flag values as commander hands them over: strings, repeated strings, or booleans. */

@@ -30,6 +30,9 @@ export function agentCommand(): Command {
     .option('--tag <key=value>', 'node tag, e.g. hub=true or zone=a (repeatable)', collect)
     .addOption(new Option('--gossip-preset <preset>', 'gossip timing preset (default lan)').choices(GOSSIP_PRESETS))
     .option('--gossip-key <base64>', 'gossip encryption key (repeatable; the first encrypts; see "sappers keygen")', collect)
+    .option('--target-voters <n>', 'voters the cluster keeps when it has enough healthy nodes: 1, 3, 5 or 7 (default 3)')
+    .option('--dead-voter-grace-ms <ms>', 'how long a voter must be dead before it is replaced (default 30000)')
+    .option('--learner-stable-ms <ms>', 'how long a new node must stay caught up before it may vote (default 10000)')
     .option('--dev', 'development mode: one node, data in a temp dir, HTTP on 127.0.0.1')
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS))
     .action(async (flags: FlagValues & { config?: string }) => {

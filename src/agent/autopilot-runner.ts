@@ -1,0 +1,119 @@
+// Runs the autopilot (src/core/autopilot) on whichever node leads: about once a second it
+// gathers the leader's Raft view and gossip's member list, asks for the one next step, carries
+// it out (a configuration change or a leadership transfer) and records it as an event with its
+// reason (DESIGN.md, Autopilot: every decision is an event).
+
+import { Autopilot } from '../core/autopilot/autopilot.ts';
+import type { AutopilotDecision, AutopilotInput, AutopilotSettings, FollowerProgress, MemberView } from '../core/autopilot/types.ts';
+import type { NodeId } from '../core/raft/types.ts';
+import type { Clock, Timer } from '../runtime/clock.ts';
+import type { Membership } from '../runtime/membership.ts';
+import type { Consensus } from './consensus.ts';
+import type { Logger } from './log.ts';
+
+const INTERVAL_MS = 1000;
+
+export class AutopilotRunner {
+  readonly #autopilot: Autopilot;
+  readonly #consensus: Consensus;
+  readonly #membership: Membership;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  #timer: Timer | undefined;
+  #busy = false;
+  #wasLeader = false;
+  #lastWait = '';
+  #stopped = false;
+
+  constructor(init: { settings: Partial<AutopilotSettings>; consensus: Consensus; membership: Membership; clock: Clock; logger: Logger }) {
+    this.#autopilot = new Autopilot(init.settings);
+    this.#consensus = init.consensus;
+    this.#membership = init.membership;
+    this.#clock = init.clock;
+    this.#log = init.logger.child({ component: 'autopilot' });
+  }
+
+  start(): void {
+    this.#schedule();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.#timer?.cancel();
+  }
+
+  #schedule(): void {
+    if (this.#stopped) return;
+    this.#timer = this.#clock.setTimer(INTERVAL_MS, () => {
+      void this.#round().finally(() => this.#schedule());
+    });
+  }
+
+  async #round(): Promise<void> {
+    const node = this.#consensus.node;
+    const leading = node.role === 'leader';
+    // Observations made in an earlier term may be stale: start over on every new leadership.
+    if (leading && !this.#wasLeader) this.#autopilot.reset();
+    this.#wasLeader = leading;
+    if (!leading || this.#busy) return;
+    this.#busy = true;
+    try {
+      const decision = this.#autopilot.decide(this.#input());
+      await this.#carryOut(decision);
+    } catch (e) {
+      this.#log.warn({ err: e instanceof Error ? e.message : String(e) }, 'autopilot step failed; retrying next round');
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  #input(): AutopilotInput {
+    const node = this.#consensus.node;
+    const status = node.status();
+    const progress = new Map<NodeId, FollowerProgress>();
+    for (const [id, p] of status.progress) progress.set(id, { match: p.match, recentActive: p.recentActive });
+    const members: MemberView[] = this.#membership.members().map((m) => ({
+      id: m.id as NodeId,
+      status: m.status,
+      statusSinceMs: m.sinceMs,
+      leaving: false,
+      tags: m.meta.tags,
+      resources: m.meta.resources,
+      startedAtMs: m.meta.startedAtMs,
+    }));
+    return {
+      nowMs: this.#clock.nowMs(),
+      leader: node.id,
+      config: status.config,
+      configChangePending: node.core.log.configIndex > status.commit,
+      leaderLastIndex: status.lastIndex,
+      members,
+      progress,
+    };
+  }
+
+  async #carryOut(decision: AutopilotDecision): Promise<void> {
+    const node = this.#consensus.node;
+    if (decision.kind === 'wait') {
+      // Waiting is the normal state: log only when the reason changes.
+      if (decision.reason !== this.#lastWait) this.#log.debug({ reason: decision.reason }, 'autopilot waits');
+      this.#lastWait = decision.reason;
+      return;
+    }
+    this.#lastWait = '';
+    if (decision.kind === 'transfer-leadership') {
+      this.#log.info({ to: decision.to, reason: decision.reason }, 'autopilot hands over leadership');
+      await this.#record('autopilot.transfer-leadership', decision.to, decision.reason);
+      await node.transferLeadership(decision.to);
+      return;
+    }
+    this.#log.info({ change: decision.kind, node: decision.node, reason: decision.reason }, 'autopilot changes the voter set');
+    await node.proposeConfigChange({ kind: decision.kind, node: decision.node });
+    await this.#record(`autopilot.${decision.kind}`, decision.node, decision.reason);
+  }
+
+  /** The decision as an event on the replicated, hash-chained log. */
+  async #record(kind: string, subject: string, message: string): Promise<void> {
+    await this.#consensus.propose({ type: 'note', atMs: Math.round(this.#clock.wallMs()), kind, subject, message });
+  }
+}

@@ -1,0 +1,105 @@
+// A Raft cluster of real agent processes on 127.0.0.1: it forms by itself (one founder, the
+// others --join and are promoted by the autopilot), serves writes through any node, survives a
+// SIGKILLed leader with every acknowledged write intact, and takes the old leader back.
+// Waits are bounded by generous deadlines that only guard against hangs.
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ClientError, SappersClient } from '../../src/client/client.ts';
+import type { Status } from '../../src/api/schemas.ts';
+import { runCli, startAgent, type AgentProcess } from '../helpers/agent-process.ts';
+
+const root = await mkdtemp(join(tmpdir(), 'sappers-cluster-'));
+const running = new Map<string, AgentProcess>();
+after(async () => {
+  await Promise.all([...running.values()].map((a) => a.stop('SIGKILL')));
+  await rm(root, { recursive: true, force: true });
+});
+
+async function agent(name: string, extra: string[] = []): Promise<AgentProcess> {
+  const a = await startAgent([
+    '--data-dir', join(root, name), '--node-id', name, '--bind', '127.0.0.1', '--gossip-preset', 'local',
+    // Promote new nodes after 1 s of being caught up, so the test does not wait 10 s per node.
+    '--learner-stable-ms', '1000', ...extra,
+  ]);
+  running.set(name, a);
+  return a;
+}
+
+const client = (a: AgentProcess): SappersClient => new SappersClient({ addr: a.addr, timeoutMs: 15_000 });
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError = '';
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (e) {
+      lastError = e instanceof Error ? e.message : String(e);
+    }
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}${lastError ? ` (last error: ${lastError})` : ''}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+describe('a Raft cluster of real agents', { concurrency: false }, () => {
+  it('forms with three voters, writes through a follower, survives a SIGKILLed leader, and takes it back', async () => {
+    const a = await agent('a');
+    const gossip = (await client(a).status()).ports.gossip;
+    const b = await agent('b', ['--join', `127.0.0.1:${gossip}`]);
+    const c = await agent('c', ['--join', `127.0.0.1:${gossip}`]);
+    const all = [a, b, c];
+
+    // The autopilot adds the joiners as learners, then promotes them: three voters, one leader.
+    const formed = await until('three voters and one leader everywhere', async () => {
+      const statuses = await Promise.all(all.map((x) => client(x).status()));
+      const ok = statuses.every((s) => s.voters.length === 3 && s.leader !== null && s.leader === statuses[0]!.leader && s.state === 'active');
+      return ok ? statuses : undefined;
+    });
+    const leaderId = formed[0]!.leader!;
+    const follower = all.find((x) => x.nodeId !== leaderId)!;
+
+    // A write through a follower is forwarded to the leader and readable (linearizably) everywhere.
+    const put = await client(follower).kvPut('greeting', 'hello');
+    assert.ok(put.revision > 0);
+    for (const x of all) assert.equal((await client(x).kvGet('greeting'))?.value, 'hello');
+    const acked: string[] = ['greeting'];
+    for (let i = 0; i < 20; i++) {
+      await client(all[i % 3]!).kvPut(`k/${i}`, `v${i}`);
+      acked.push(`k/${i}`);
+    }
+    // Compare-and-swap through the CLI, from a follower.
+    const cas = await runCli(['--addr', follower.addr, 'kv', 'put', 'greeting', 'again', '--cas', '0']);
+    assert.equal(cas.code, 1);
+    assert.match(cas.stderr, /compare-and-swap failed on "greeting": its modRevision is 1/);
+
+    // SIGKILL the leader: the two others elect a new one, and no acknowledged write is lost.
+    const oldLeader = running.get(leaderId)!;
+    await oldLeader.stop('SIGKILL');
+    running.delete(leaderId);
+    const survivors = all.filter((x) => x !== oldLeader);
+    const newLeader = await until('a new leader', async () => {
+      const s: Status = await client(survivors[0]!).status();
+      return s.leader !== null && s.leader !== leaderId && s.state === 'active' ? s.leader : undefined;
+    });
+    assert.notEqual(newLeader, leaderId);
+    for (const key of acked) assert.ok(await client(survivors[0]!).kvGet(key), `acknowledged ${key} survived`);
+    await until('a write after failover', async () => (await client(survivors[1]!).kvPut('after', 'failover')).revision);
+
+    // The old leader restarts from its data dir and catches up as a follower.
+    const survivorGossip = (await client(survivors[0]!).status()).ports.gossip;
+    const back = await agent(leaderId, ['--join', `127.0.0.1:${survivorGossip}`]);
+    await until('the restarted node to catch up', async () => ((await client(back).kvGet('after', { stale: true }))?.value === 'failover' ? true : undefined));
+    const s = await client(back).status();
+    assert.equal(s.voters.length, 3);
+    assert.notEqual(s.leader, null);
+  });
+
+  it('refuses a malformed write with a clear error', async () => {
+    const a = running.get('a') ?? running.values().next().value!;
+    await assert.rejects(client(a).kvPut('x', 'v', { cas: -1 as number }), (e: unknown) => e instanceof ClientError && e.status === 400 && /cas must be an integer/.test(e.message));
+  });
+});
