@@ -18,6 +18,10 @@ import { VERSION } from '../version.ts';
 
 /** How long a graceful leave may take to spread before the agent stops anyway. */
 const LEAVE_TIMEOUT_MS = 3000;
+/** How long a leaving node waits for the leader to take it out of the configuration. */
+const LEAVE_CLUSTER_TIMEOUT_MS = 30_000;
+/** How long a stopping leader tries to hand leadership over. */
+const HANDOVER_TIMEOUT_MS = 3000;
 
 export class AgentStartError extends Error {
   constructor(message: string) {
@@ -46,6 +50,10 @@ export class Agent implements KvApi {
   #consensus: Consensus | undefined;
   #autopilot: AutopilotRunner | undefined;
   #stopping: Promise<void> | undefined;
+  #leaving: Promise<{ removed: boolean }> | undefined;
+  #requestShutdown: () => void = () => undefined;
+  /** Resolves when the agent asks its process to stop (after a graceful leave via the API). */
+  readonly shutdownRequested: Promise<void> = new Promise((resolve) => (this.#requestShutdown = resolve));
 
   private constructor(init: { config: AgentConfig; deps: AgentDeps; nodeId: string; dataDir: string; lock: DataDirLock; ephemeralDir: boolean }) {
     this.config = init.config;
@@ -241,6 +249,22 @@ export class Agent implements KvApi {
   }
 
   /**
+   * Leaves the cluster for good (POST /v1/leave, `sappers leave`): the leader takes this node out
+   * of the configuration (handing leadership over first when this node leads), then the agent
+   * asks its process to stop, which gossips the leave. Idempotent.
+   */
+  leave(): Promise<{ removed: boolean }> {
+    this.#leaving ??= (async () => {
+      const consensus = this.#consensus;
+      const removed = consensus === undefined ? true : await consensus.leaveCluster(LEAVE_CLUSTER_TIMEOUT_MS);
+      this.#deps.logger.info({ removed }, removed ? 'left the cluster configuration' : 'the leader did not remove this node in time; stopping anyway (the autopilot removes it later)');
+      this.#requestShutdown();
+      return { removed };
+    })();
+    return this.#leaving;
+  }
+
+  /**
    * Stops serving and releases the data directory. With leave, first tells the cluster this
    * node is leaving for good (status 'left', not a failure). Idempotent; concurrent calls share
    * one stop.
@@ -254,6 +278,8 @@ export class Agent implements KvApi {
     const { logger } = this.#deps;
     logger.info({ nodeId: this.nodeId, leave }, 'agent stopping');
     this.#autopilot?.stop();
+    // A leader that stops hands over first: the others need not wait out an election timeout.
+    await this.#consensus?.handOverLeadership(HANDOVER_TIMEOUT_MS);
     if (this.#gossip && leave) await this.#gossip.leave(LEAVE_TIMEOUT_MS);
     await this.#consensus?.close();
     await this.#gossip?.close();

@@ -76,7 +76,7 @@ export class AutopilotRunner {
       id: m.id as NodeId,
       status: m.status,
       statusSinceMs: m.sinceMs,
-      leaving: false,
+      leaving: this.#consensus.isLeaving(m.id as NodeId),
       tags: m.meta.tags,
       resources: m.meta.resources,
       startedAtMs: m.meta.startedAtMs,
@@ -85,7 +85,9 @@ export class AutopilotRunner {
       nowMs: this.#clock.nowMs(),
       leader: node.id,
       config: status.config,
-      configChangePending: node.core.log.configIndex > status.commit,
+      // Raft refuses a change while one is uncommitted, before the leader committed an entry of
+      // its term, and during a leadership transfer: all of these mean "wait".
+      configChangePending: node.core.log.configIndex > status.commit || node.core.log.term(status.commit) !== status.term || status.transferee !== undefined,
       leaderLastIndex: status.lastIndex,
       members,
       progress,

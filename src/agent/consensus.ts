@@ -25,6 +25,10 @@ import type { Logger } from './log.ts';
 
 /** RPC method a follower uses to hand a write to the leader. */
 export const FORWARD_METHOD = 'fsm.propose';
+/** RPC method a departing node uses to ask the leader to take it out of the configuration. */
+export const LEAVE_METHOD = 'cluster.leave';
+/** How long a leave request is remembered by the leader (the departing node keeps asking). */
+const LEAVING_TTL_MS = 30_000;
 const FORWARD_TIMEOUT_MS = 10_000;
 /** A node that has heard no leader for this long reports no-quorum, not an election. */
 const NO_QUORUM_AFTER_MS = 5_000;
@@ -64,6 +68,8 @@ export class Consensus {
   readonly #codec = createWireCodec();
   #membership: Membership | undefined;
   #leaderSeenMs: number;
+  /** Leader: nodes that asked to leave, until when to treat them as leaving. */
+  readonly #leaving = new Map<NodeId, number>();
 
   private constructor(node: RaftNode, machine: FsmMachine, rpc: TcpRpcTransport, clock: Clock, log: Logger) {
     this.node = node;
@@ -73,6 +79,7 @@ export class Consensus {
     this.#log = log;
     this.#leaderSeenMs = clock.nowMs();
     rpc.handle(FORWARD_METHOD, (body) => this.#onForward(body));
+    rpc.handle(LEAVE_METHOD, (body) => this.#onLeaveRequest(body));
   }
 
   /** Opens the Raft state (refusing a damaged one with a clear error), listens, starts the node. */
@@ -185,6 +192,86 @@ export class Consensus {
     } catch (e) {
       throw toConsensusError(e);
     }
+  }
+
+  /** True while `id` asked the leader to be taken out (the autopilot removes it at once). */
+  isLeaving(id: NodeId): boolean {
+    const until = this.#leaving.get(id);
+    if (until === undefined) return false;
+    if (until > this.#clock.nowMs()) return true;
+    this.#leaving.delete(id);
+    return false;
+  }
+
+  /**
+   * A graceful departure (DESIGN.md, Autopilot): asks whoever leads to take this node out of
+   * the configuration and waits until it is out. A leading node hands leadership over first (the
+   * autopilot does it on seeing its own leave). The last voter has nothing to hand over. Resolves
+   * false when the deadline passes first (the caller may stop anyway: the autopilot removes the
+   * node later as dead).
+   */
+  async leaveCluster(timeoutMs: number): Promise<boolean> {
+    const self = this.node.id;
+    const deadline = this.#clock.nowMs() + timeoutMs;
+    for (;;) {
+      const { config } = this.node.status();
+      if (!config.voters.includes(self) && !config.learners.includes(self)) return true;
+      if (config.voters.length === 1 && config.voters[0] === self) return true;
+      if (this.#clock.nowMs() >= deadline) return false;
+      const leader = this.node.leader;
+      if (leader === self) {
+        // The autopilot sees this and hands leadership over; then we ask the next leader.
+        this.#leaving.set(self, this.#clock.nowMs() + LEAVING_TTL_MS);
+      } else if (leader !== undefined) {
+        // A removed node never receives the entry that removes it (thesis 4.2.2): the leader
+        // tells us once a committed configuration no longer lists us.
+        const removed = await this.#askLeaderToRemove(leader).catch(() => false);
+        if (removed) return true;
+      }
+      await new Promise<void>((resolve) => this.#clock.setTimer(250, resolve));
+    }
+  }
+
+  async #askLeaderToRemove(leader: NodeId): Promise<boolean> {
+    const addr = this.addressOf(leader);
+    if (addr === undefined) return false;
+    const request = this.#codec.encode({ type: 'cluster.leave', body: { node: this.node.id } });
+    if (!request.ok) return false;
+    const reply = this.#codec.decode(await this.rpc.request(addr, LEAVE_METHOD, request.value, { timeoutMs: 2000 }));
+    return reply.ok && reply.value.type === 'cluster.leave-reply' && reply.value.body.removed;
+  }
+
+  #onLeaveRequest(body: Uint8Array): Uint8Array {
+    const decoded = this.#codec.decode(body);
+    if (!decoded.ok || decoded.value.type !== 'cluster.leave') throw new Error('malformed cluster.leave request');
+    const node = decoded.value.body.node as NodeId;
+    const leading = this.node.role === 'leader';
+    let removed = false;
+    if (leading) {
+      const log = this.node.core.log;
+      const config = log.config;
+      removed = !config.voters.includes(node) && !config.learners.includes(node) && log.configIndex <= log.commit;
+      if (!removed && !this.#leaving.has(node)) this.#log.info({ node }, 'node asked to leave the cluster');
+      this.#leaving.set(node, this.#clock.nowMs() + LEAVING_TTL_MS);
+    }
+    const leader = this.node.leader;
+    const body2 = leading || leader === undefined ? { accepted: leading, removed } : { accepted: false, removed: false, leader };
+    const reply = this.#codec.encode({ type: 'cluster.leave-reply', body: body2 });
+    if (!reply.ok) throw new Error(reply.error.code);
+    return reply.value;
+  }
+
+  /** Hands leadership to a caught-up voter before this node stops (a shorter failover). */
+  async handOverLeadership(timeoutMs: number): Promise<void> {
+    if (this.node.role !== 'leader') return;
+    const status = this.node.status();
+    const best = [...status.progress.entries()]
+      .filter(([id, p]) => status.config.voters.includes(id) && p.recentActive)
+      .sort((a, b) => b[1].match - a[1].match)[0];
+    if (best === undefined) return;
+    await this.node.transferLeadership(best[0], { timeoutMs }).catch((e: unknown) => {
+      this.#log.warn({ to: best[0], err: e instanceof Error ? e.message : String(e) }, 'leadership hand-over before stopping failed');
+    });
   }
 
   async close(): Promise<void> {

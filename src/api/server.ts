@@ -11,6 +11,8 @@ import { Type } from '@sinclair/typebox';
 export interface AgentApi extends KvApi {
   status(): Status;
   members(): MemberView[];
+  /** Graceful departure: out of the configuration, then the agent stops. */
+  leave(): Promise<{ removed: boolean }>;
 }
 
 export interface ApiServerOptions {
@@ -48,6 +50,7 @@ export function createApiServer(options: ApiServerOptions): FastifyInstance {
   const errors = { '4xx': ErrorSchema, '5xx': ErrorSchema };
   app.get('/v1/status', { schema: { response: { 200: StatusSchema, ...errors } } }, () => options.agent.status());
   app.get('/v1/members', { schema: { response: { 200: Type.Array(MemberSchema), ...errors } } }, () => options.agent.members());
+  app.post('/v1/leave', { schema: { response: { 200: Type.Object({ removed: Type.Boolean() }), ...errors } } }, () => options.agent.leave());
   registerKvRoutes(app, options.agent, errors);
 
   return app;

@@ -7,6 +7,7 @@ import { statusCommand } from './commands/status.ts';
 import { membersCommand } from './commands/members.ts';
 import { keygenCommand } from './commands/keygen.ts';
 import { kvCommand } from './commands/kv.ts';
+import { leaveCommand } from './commands/leave.ts';
 import { CliError } from './errors.ts';
 
 export function buildProgram(): Command {
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   program.addCommand(statusCommand());
   program.addCommand(membersCommand());
   program.addCommand(kvCommand());
+  program.addCommand(leaveCommand());
   program.addCommand(keygenCommand());
   for (const command of program.commands) {
     command.exitOverride();

@@ -45,6 +45,12 @@ export class SappersClient {
     return this.#request<MemberView[]>('GET', '/v1/members');
   }
 
+  /** Asks the agent to leave the cluster for good and stop; resolves once it is out. */
+  leave(): Promise<{ removed: boolean }> {
+    // The leader may need an election timeout or two to hand over and commit the removal.
+    return this.#request('POST', '/v1/leave', undefined, Math.max(this.#timeoutMs, 45_000));
+  }
+
   /** The entry, or undefined when the key does not exist. Linearizable unless stale. */
   async kvGet(key: string, options: { stale?: boolean } = {}): Promise<KvEntryView | undefined> {
     try {
@@ -72,18 +78,18 @@ export class SappersClient {
     return this.#request('GET', `/v1/kv?${query.toString()}`);
   }
 
-  async #request<T>(method: string, path: string, requestBody?: Uint8Array): Promise<T> {
+  async #request<T>(method: string, path: string, requestBody?: Uint8Array, timeoutMs = this.#timeoutMs): Promise<T> {
     const url = `${this.addr}${path}`;
     const headers: Record<string, string> = { accept: 'application/json' };
     if (this.#token) headers.authorization = `Bearer ${this.#token}`;
     if (requestBody !== undefined) headers['content-type'] = 'application/octet-stream';
     let response: Response;
     try {
-      response = await fetch(url, { method, headers, signal: AbortSignal.timeout(this.#timeoutMs), ...(requestBody === undefined ? {} : { body: requestBody }) });
+      response = await fetch(url, { method, headers, signal: AbortSignal.timeout(timeoutMs), ...(requestBody === undefined ? {} : { body: requestBody }) });
     } catch (e) {
       const cause = e instanceof Error ? e : new Error(String(e));
       if (cause.name === 'TimeoutError') {
-        throw new ClientError('timeout', 0, `no answer from the agent at ${this.addr} within ${this.#timeoutMs} ms`);
+        throw new ClientError('timeout', 0, `no answer from the agent at ${this.addr} within ${timeoutMs} ms`);
       }
       const inner = cause.cause as { code?: string; message?: string } | undefined;
       const detail = inner?.code ?? inner?.message ?? cause.message;

@@ -2,6 +2,7 @@
 // group (swim.*, raft.*, ...) here, so that one codec, one version check and one property test
 // cover them all (test/wire/codec.test.ts round-trips every registered type).
 import { Type } from '@sinclair/typebox';
+import { ClusterMessages } from './cluster.ts';
 import { MessageCodec, type MessageOf } from './codec.ts';
 import { FsmMessages } from './fsm.ts';
 import { MAX_ID_CHARS } from './limits.ts';
@@ -23,7 +24,7 @@ export const EchoMessages = {
   ),
 } as const;
 
-export const WIRE_MESSAGES = { ...EchoMessages, ...SwimMessages, ...RaftMessages, ...FsmMessages } as const;
+export const WIRE_MESSAGES = { ...EchoMessages, ...SwimMessages, ...RaftMessages, ...FsmMessages, ...ClusterMessages } as const;
 
 export type WireMessage = MessageOf<typeof WIRE_MESSAGES>;
 

@@ -98,6 +98,31 @@ describe('a Raft cluster of real agents', { concurrency: false }, () => {
     assert.notEqual(s.leader, null);
   });
 
+  it('shrinks by graceful leaves down to one node that still accepts writes', async () => {
+    const nodes = [...running.values()];
+    assert.equal(nodes.length, 3);
+    // Leave the leader first (it hands over), then another: one node must remain, voting alone.
+    const leaderId = (await client(nodes[0]!).status()).leader!;
+    const order = [running.get(leaderId)!, ...nodes.filter((n) => n.nodeId !== leaderId)];
+    for (const leaving of order.slice(0, 2)) {
+      const r = await runCli(['--addr', leaving.addr, 'leave', '--json']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(JSON.parse(r.stdout), { removed: true });
+      // The agent stops by itself once it is out, and exits cleanly.
+      const code = await until(`${leaving.nodeId} to exit`, async () => leaving.child.exitCode ?? undefined, 20_000);
+      assert.equal(code, 0);
+      running.delete(leaving.nodeId);
+    }
+    const last = order[2]!;
+    const s = await until('the last node to lead alone', async () => {
+      const st = await client(last).status();
+      return st.leader === last.nodeId && st.voters.length === 1 ? st : undefined;
+    });
+    assert.deepEqual(s.voters, [last.nodeId]);
+    assert.equal((await client(last).kvPut('alone', 'still writable')).revision > 0, true);
+    assert.equal((await client(last).kvGet('greeting'))?.value, 'hello');
+  });
+
   it('refuses a malformed write with a clear error', async () => {
     const a = running.get('a') ?? running.values().next().value!;
     await assert.rejects(client(a).kvPut('x', 'v', { cas: -1 as number }), (e: unknown) => e instanceof ClientError && e.status === 400 && /cas must be an integer/.test(e.message));

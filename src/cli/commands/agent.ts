@@ -73,7 +73,8 @@ async function runAgent(flags: FlagValues & { config?: string }): Promise<void> 
     if (e instanceof AgentStartError) throw new CliError(e.message, 1);
     throw e;
   }
-  await terminated;
+  // A signal, or a graceful leave asked for over the API (sappers leave).
+  await Promise.race([terminated, agent.shutdownRequested]);
   try {
     await agent.stop({ leave: config.value.gossip.leaveOnTerminate });
   } catch (e) {
