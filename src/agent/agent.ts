@@ -9,6 +9,7 @@ import { createApiServer } from '../api/server.ts';
 import { ApiError } from '../api/errors.ts';
 import type { KvApi, KvEntryData } from '../api/kv.ts';
 import type { MemberView, Status } from '../api/schemas.ts';
+import type { ClusterFsm } from '../core/fsm/fsm.ts';
 import type { ApplyResult, Command } from '../core/fsm/types.ts';
 import { AutopilotRunner } from './autopilot-runner.ts';
 import { Consensus, ConsensusError } from './consensus.ts';
@@ -218,6 +219,14 @@ export class Agent implements KvApi {
     const consensus = await this.#readable(stale);
     const listed = consensus.machine.fsm.list(prefix, limit);
     return { ...listed, revision: consensus.machine.fsm.revision };
+  }
+
+  fsm(): ClusterFsm | undefined {
+    return this.#consensus?.machine.fsm;
+  }
+
+  async readBarrier(stale: boolean): Promise<void> {
+    await this.#readable(stale);
   }
 
   #wallMs(): number {

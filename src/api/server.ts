@@ -4,11 +4,12 @@ import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstanc
 import type { Logger } from 'pino';
 import { ApiError, type ApiErrorBody } from './errors.ts';
 import { registerKvRoutes, type KvApi } from './kv.ts';
+import { registerStreamRoutes, type StreamApi } from './streams.ts';
 import { ErrorSchema, MemberSchema, StatusSchema, type MemberView, type Status } from './schemas.ts';
 import { Type } from '@sinclair/typebox';
 
 /** What the API needs from the agent. Grows as the agent does (KV, members, events, ...). */
-export interface AgentApi extends KvApi {
+export interface AgentApi extends KvApi, StreamApi {
   status(): Status;
   members(): MemberView[];
   /** Graceful departure: out of the configuration, then the agent stops. */
@@ -52,6 +53,7 @@ export function createApiServer(options: ApiServerOptions): FastifyInstance {
   app.get('/v1/members', { schema: { response: { 200: Type.Array(MemberSchema), ...errors } } }, () => options.agent.members());
   app.post('/v1/leave', { schema: { response: { 200: Type.Object({ removed: Type.Boolean() }), ...errors } } }, () => options.agent.leave());
   registerKvRoutes(app, options.agent, errors);
+  registerStreamRoutes(app, options.agent, errors);
 
   return app;
 }

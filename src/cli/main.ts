@@ -6,6 +6,7 @@ import { agentCommand } from './commands/agent.ts';
 import { statusCommand } from './commands/status.ts';
 import { membersCommand } from './commands/members.ts';
 import { keygenCommand } from './commands/keygen.ts';
+import { eventsCommand } from './commands/events.ts';
 import { kvCommand } from './commands/kv.ts';
 import { leaveCommand } from './commands/leave.ts';
 import { CliError } from './errors.ts';
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   program.addCommand(statusCommand());
   program.addCommand(membersCommand());
   program.addCommand(kvCommand());
+  program.addCommand(eventsCommand());
   program.addCommand(leaveCommand());
   program.addCommand(keygenCommand());
   for (const command of program.commands) {

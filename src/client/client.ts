@@ -1,5 +1,10 @@
 // Typed client of the HTTP API, used by the CLI, tests and benchmarks.
+import type { Static } from '@sinclair/typebox';
 import type { KvEntryView, KvListView } from '../api/kv.ts';
+import type { EventsPageSchema } from '../api/streams.ts';
+import { readSse, type SseMessage } from './sse.ts';
+
+export type EventsPage = Static<typeof EventsPageSchema>;
 import type { MemberView, Status } from '../api/schemas.ts';
 
 export const DEFAULT_ADDR = 'http://127.0.0.1:7700';
@@ -49,6 +54,57 @@ export class SappersClient {
   leave(): Promise<{ removed: boolean }> {
     // The leader may need an election timeout or two to hand over and commit the removal.
     return this.#request('POST', '/v1/leave', undefined, Math.max(this.#timeoutMs, 45_000));
+  }
+
+  /** One page of the event log from seq `from` (the anchor and head come with it). */
+  events(from = 1, options: { limit?: number; stale?: boolean } = {}): Promise<EventsPage> {
+    const query = new URLSearchParams({ from: String(from) });
+    if (options.limit !== undefined) query.set('limit', String(options.limit));
+    if (options.stale) query.set('stale', '');
+    return this.#request('GET', `/v1/events?${query.toString()}`);
+  }
+
+  /** Follows the event log from seq `from`, live, until the signal aborts or the agent goes. */
+  followEvents(from: number, signal?: AbortSignal): AsyncGenerator<SseMessage> {
+    return this.#stream(`/v1/events?from=${from}`, signal);
+  }
+
+  /** Follows KV changes under prefix (from revision `from`, or from now). */
+  watch(prefix: string, from: number | undefined, signal?: AbortSignal): AsyncGenerator<SseMessage> {
+    const query = new URLSearchParams({ prefix });
+    if (from !== undefined) query.set('from', String(from));
+    return this.#stream(`/v1/watch?${query.toString()}`, signal);
+  }
+
+  async *#stream(path: string, signal?: AbortSignal): AsyncGenerator<SseMessage> {
+    const headers: Record<string, string> = { accept: 'text/event-stream' };
+    if (this.#token) headers.authorization = `Bearer ${this.#token}`;
+    let response: Response;
+    try {
+      response = await fetch(`${this.addr}${path}`, { headers, ...(signal === undefined ? {} : { signal }) });
+    } catch (e) {
+      if (signal?.aborted) return;
+      throw new ClientError('unreachable', 0, `cannot reach the agent at ${this.addr} (${e instanceof Error ? e.message : String(e)})`);
+    }
+    if (!response.ok || response.body === null) {
+      const text = await response.text();
+      let message = `GET ${path} failed with HTTP ${response.status}`;
+      let code = `http-${response.status}`;
+      try {
+        const body = JSON.parse(text) as { error?: { code?: string; message?: string } };
+        message = body.error?.message ?? message;
+        code = body.error?.code ?? code;
+      } catch {
+        // not JSON: keep the generic message
+      }
+      throw new ClientError(code, response.status, message);
+    }
+    try {
+      yield* readSse(response.body);
+    } catch (e) {
+      if (signal?.aborted) return;
+      throw e;
+    }
   }
 
   /** The entry, or undefined when the key does not exist. Linearizable unless stale. */

@@ -65,6 +65,21 @@ export function kvCommand(): Command {
       console.log(formatTable(['KEY', 'MOD REV', 'VERSION', 'BYTES', 'VALUE'], listed.entries.map((e) => [e.key, e.modRevision, e.version, byteLength(e), preview(e)])));
       if (listed.more) console.log(`(more keys: raise --limit)`);
     });
+  kv.command('watch')
+    .argument('[prefix]', 'only keys starting with this', '')
+    .summary('print changes under a prefix as they happen')
+    .option('--from <revision>', 'replay changes from this revision first (default: from now)', parseRevision)
+    .option('--json', 'print one JSON object per change')
+    .action(async (prefix: string, options: { from?: number; json?: boolean }, command: Command) => {
+      const controller = new AbortController();
+      process.once('SIGINT', () => controller.abort());
+      for await (const m of clientFrom(command).watch(prefix, options.from, controller.signal)) {
+        const data = JSON.parse(m.data) as { key?: string; value?: string; revision?: number; code?: string; message?: string };
+        if (m.event === 'error') throw new CliError(`the watch ended: ${data.message ?? m.data}`);
+        if (options.json) console.log(JSON.stringify({ type: m.event, ...data }));
+        else console.log(m.event === 'delete' ? `${data.revision}  delete  ${data.key}` : `${data.revision}  put     ${data.key} = ${data.value}`);
+      }
+    });
   return kv;
 }
 

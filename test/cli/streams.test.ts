@@ -1,0 +1,69 @@
+// The event log and KV watches of a real agent: live streams over SSE, replay from a revision,
+// and `sappers events verify` recomputing the hash chain.
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { SappersClient } from '../../src/client/client.ts';
+import type { SseMessage } from '../../src/client/sse.ts';
+import { runCli, startAgent, type AgentProcess } from '../helpers/agent-process.ts';
+
+let agent: AgentProcess | undefined;
+after(async () => {
+  await agent?.stop('SIGKILL');
+});
+
+/** Collects the first n messages of a stream (bounded wait; the stream is aborted after). */
+async function take(stream: AsyncGenerator<SseMessage>, n: number, controller: AbortController): Promise<SseMessage[]> {
+  const out: SseMessage[] = [];
+  const timer = setTimeout(() => controller.abort(), 20_000);
+  try {
+    for await (const m of stream) {
+      out.push(m);
+      if (out.length >= n) break;
+    }
+  } finally {
+    clearTimeout(timer);
+    controller.abort();
+  }
+  return out;
+}
+
+describe('event log and watches (real agent)', { concurrency: false }, () => {
+  it('streams KV changes under a prefix live, replays from a revision, and records every change as a verifiable event', async () => {
+    agent = await startAgent(['--dev']);
+    const client = new SappersClient({ addr: agent.addr });
+    const live = new AbortController();
+    const watching = take(client.watch('app/', undefined, live.signal), 3, live);
+    const following = new AbortController();
+    const events = take(client.followEvents(1, following.signal), 4, following);
+    // Give both streams a moment to open before writing (they start from "now").
+    await new Promise((r) => setTimeout(r, 300));
+    await client.kvPut('app/a', '1');
+    await client.kvPut('other', 'x');
+    await client.kvPut('app/b', '2');
+    await client.kvDelete('app/a');
+
+    const changes = await watching;
+    assert.deepEqual(
+      changes.map((m) => [m.event, (JSON.parse(m.data) as { key: string }).key, m.id]),
+      [['put', 'app/a', '1'], ['put', 'app/b', '3'], ['delete', 'app/a', '4']],
+    );
+    const seen = await events;
+    assert.deepEqual(seen.map((m) => (JSON.parse(m.data) as { type: string }).type), ['kv.put', 'kv.put', 'kv.put', 'kv.delete']);
+
+    const replay = new AbortController();
+    const replayed = await take(client.watch('app/', 2, replay.signal), 2, replay);
+    assert.deepEqual(replayed.map((m) => m.id), ['3', '4']);
+
+    const verify = await runCli(['--addr', agent.addr, 'events', 'verify', '--json']);
+    assert.equal(verify.code, 0, verify.stderr);
+    const result = JSON.parse(verify.stdout) as { ok: boolean; checked: number };
+    assert.deepEqual([result.ok, result.checked], [true, 4]);
+  });
+
+  it('refuses bad parameters with a clear error', async () => {
+    const client = new SappersClient({ addr: agent!.addr });
+    await assert.rejects(client.events(0), /from must be between 1/);
+    const r = await runCli(['--addr', agent!.addr, 'events', '--from', 'x']);
+    assert.equal(r.code, 2);
+  });
+});
