@@ -69,6 +69,13 @@ export class Agent implements KvApi {
   }
 
   static async start(config: AgentConfig, deps: AgentDeps): Promise<Agent> {
+    if (config.bootstrapExpect !== undefined && config.bootstrapExpect > 1) {
+      // Refused rather than ignored: a group start that silently formed several clusters, or
+      // none, would be worse than no feature. Until it lands, one node originates and the others join.
+      throw new AgentStartError(
+        `--bootstrap-expect ${config.bootstrapExpect} is not supported yet: start the first node without --join (it originates the cluster) and every other node with --join pointing at it; the autopilot makes them voters`,
+      );
+    }
     const ephemeralDir = config.dev && config.dataDir === undefined;
     const dataDir = ephemeralDir ? await makeDevDataDir() : (config.dataDir ?? defaultDataDir());
     let lock: DataDirLock;

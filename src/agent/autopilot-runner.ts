@@ -1,7 +1,9 @@
 // Runs the autopilot (src/core/autopilot) on whichever node leads: about once a second it
 // gathers the leader's Raft view and gossip's member list, asks for the one next step, carries
 // it out (a configuration change or a leadership transfer) and records it as an event with its
-// reason (DESIGN.md, Autopilot: every decision is an event).
+// reason (DESIGN.md, Autopilot: every decision is an event). When the voter set needs nothing,
+// it keeps the replicated node registry in step with gossip (one record per round), so joins,
+// address or tag changes and departures are events too.
 
 import { Autopilot } from '../core/autopilot/autopilot.ts';
 import type { AutopilotDecision, AutopilotInput, AutopilotSettings, FollowerProgress, MemberView } from '../core/autopilot/types.ts';
@@ -59,6 +61,7 @@ export class AutopilotRunner {
     this.#busy = true;
     try {
       const decision = this.#autopilot.decide(this.#input());
+      if (decision.kind === 'wait') await this.#syncRegistry();
       await this.#carryOut(decision);
     } catch (e) {
       this.#log.warn({ err: e instanceof Error ? e.message : String(e) }, 'autopilot step failed; retrying next round');
@@ -114,8 +117,35 @@ export class AutopilotRunner {
     await this.#record(`autopilot.${decision.kind}`, decision.node, decision.reason);
   }
 
+  /** Records one gossip member whose registry entry is missing or outdated, or one that left. */
+  async #syncRegistry(): Promise<void> {
+    const fsm = this.#consensus.machine.fsm;
+    const atMs = Math.round(this.#clock.wallMs());
+    for (const m of this.#membership.members()) {
+      const id = m.id as NodeId;
+      const record = fsm.node(id);
+      if (m.status === 'alive') {
+        const same = record !== undefined && record.rpcAddr === m.meta.rpcAddr && record.httpAddr === m.meta.httpAddr && sameTags(record.tags, m.meta.tags);
+        if (same) continue;
+        await this.#consensus.propose({ type: 'node.upsert', atMs, id, rpcAddr: m.meta.rpcAddr, httpAddr: m.meta.httpAddr, tags: m.meta.tags });
+        return;
+      }
+      if (m.status === 'left' && record !== undefined) {
+        const config = this.#consensus.node.status().config;
+        if (config.voters.includes(id) || config.learners.includes(id)) continue;
+        await this.#consensus.propose({ type: 'node.remove', atMs, id, reason: 'left the cluster' });
+        return;
+      }
+    }
+  }
+
   /** The decision as an event on the replicated, hash-chained log. */
   async #record(kind: string, subject: string, message: string): Promise<void> {
     await this.#consensus.propose({ type: 'note', atMs: Math.round(this.#clock.wallMs()), kind, subject, message });
   }
+}
+
+function sameTags(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  const ka = Object.keys(a);
+  return ka.length === Object.keys(b).length && ka.every((k) => a[k] === b[k]);
 }

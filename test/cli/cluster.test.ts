@@ -60,6 +60,14 @@ describe('a Raft cluster of real agents', { concurrency: false }, () => {
       return ok ? statuses : undefined;
     });
     const leaderId = formed[0]!.leader!;
+    // The leader records every member in the replicated node registry: each join is an event.
+    await until('node.join events for all three', async () => {
+      const page = await client(a).events(1);
+      const joined = new Set(page.events.filter((e) => e.type === 'node.join').map((e) => e.subject));
+      return ['a', 'b', 'c'].every((id) => joined.has(id)) ? true : undefined;
+    });
+    const autopilotEvents = (await client(a).events(1)).events.filter((e) => e.type.startsWith('autopilot.'));
+    assert.ok(autopilotEvents.some((e) => e.type === 'autopilot.promote' && e.detail['message'] !== undefined), 'promotions are events with their reason');
     const follower = all.find((x) => x.nodeId !== leaderId)!;
 
     // A write through a follower is forwarded to the leader and readable (linearizably) everywhere.

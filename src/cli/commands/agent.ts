@@ -26,7 +26,7 @@ export function agentCommand(): Command {
     .option('--gossip-port <port>', 'gossip port, UDP and TCP (default 7702)')
     .option('--dns-port <port>', 'DNS port (default 7753)')
     .option('--join <host:port>', 'address of a member to join (repeatable)', collect)
-    .option('--bootstrap-expect <n>', 'wait for N nodes, then form one cluster')
+    .option('--bootstrap-expect <n>', 'wait for N nodes, then form one cluster (not supported yet: start one node without --join)')
     .option('--tag <key=value>', 'node tag, e.g. hub=true or zone=a (repeatable)', collect)
     .addOption(new Option('--gossip-preset <preset>', 'gossip timing preset (default lan)').choices(GOSSIP_PRESETS))
     .option('--gossip-key <base64>', 'gossip encryption key (repeatable; the first encrypts; see "sappers keygen")', collect)
