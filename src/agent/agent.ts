@@ -8,6 +8,8 @@ import { DataDirError, defaultDataDir, lockDataDir, loadNodeId, makeDevDataDir, 
 import { createApiServer } from '../api/server.ts';
 import { ApiError } from '../api/errors.ts';
 import type { KvApi, KvEntryData } from '../api/kv.ts';
+import type { RaftView } from '../api/operator.ts';
+import type { NodeId } from '../core/raft/types.ts';
 import type { MemberView, Status } from '../api/schemas.ts';
 import type { ClusterFsm } from '../core/fsm/fsm.ts';
 import type { ApplyResult, Command } from '../core/fsm/types.ts';
@@ -226,6 +228,40 @@ export class Agent implements KvApi {
     const consensus = await this.#readable(stale);
     const listed = consensus.machine.fsm.list(prefix, limit);
     return { ...listed, revision: consensus.machine.fsm.revision };
+  }
+
+  raftView(): RaftView {
+    const consensus = this.#consensus;
+    if (consensus === undefined) throw new ApiError('unavailable', 'the agent is starting or stopping');
+    const status = consensus.node.status();
+    const isLeader = status.role === 'leader';
+    const peerOf = (id: NodeId, role: RaftView['peers'][number]['role']): RaftView['peers'][number] => {
+      const p = status.progress.get(id);
+      const self = id === this.nodeId;
+      return {
+        id,
+        role,
+        address: self ? `${this.#httpHost()}:${consensus.port}` : (consensus.addressOf(id) ?? null),
+        match: isLeader ? (self ? status.stable : (p?.match ?? 0)) : null,
+        lag: isLeader ? status.lastIndex - (self ? status.stable : (p?.match ?? 0)) : null,
+        active: isLeader ? (self ? true : (p?.recentActive ?? false)) : null,
+        replication: isLeader && !self ? (p?.state ?? null) : null,
+      };
+    };
+    const leaderHttp = status.leader === undefined ? undefined : this.#gossip?.membership.members().find((m) => m.id === status.leader)?.meta.httpAddr;
+    return {
+      nodeId: this.nodeId,
+      leader: status.leader ?? null,
+      leaderHttpAddr: leaderHttp ?? null,
+      isLeader,
+      term: status.term,
+      commitIndex: status.commit,
+      lastIndex: status.lastIndex,
+      peers: [
+        ...[...status.config.voters].sort().map((id) => peerOf(id, id === status.leader ? 'leader' : 'voter')),
+        ...[...status.config.learners].sort().map((id) => peerOf(id, 'learner')),
+      ],
+    };
   }
 
   fsm(): ClusterFsm | undefined {

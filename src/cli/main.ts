@@ -9,6 +9,7 @@ import { keygenCommand } from './commands/keygen.ts';
 import { eventsCommand } from './commands/events.ts';
 import { kvCommand } from './commands/kv.ts';
 import { leaveCommand } from './commands/leave.ts';
+import { operatorCommand } from './commands/operator.ts';
 import { CliError } from './errors.ts';
 
 export function buildProgram(): Command {
@@ -26,11 +27,13 @@ export function buildProgram(): Command {
   program.addCommand(kvCommand());
   program.addCommand(eventsCommand());
   program.addCommand(leaveCommand());
+  program.addCommand(operatorCommand());
   program.addCommand(keygenCommand());
-  for (const command of program.commands) {
+  const exitOverrideAll = (command: Command): void => {
     command.exitOverride();
-    for (const sub of command.commands) sub.exitOverride();
-  }
+    for (const sub of command.commands) exitOverrideAll(sub);
+  };
+  for (const command of program.commands) exitOverrideAll(command);
   return program;
 }
 

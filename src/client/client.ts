@@ -1,6 +1,7 @@
 // Typed client of the HTTP API, used by the CLI, tests and benchmarks.
 import type { Static } from '@sinclair/typebox';
 import type { KvEntryView, KvListView } from '../api/kv.ts';
+import type { RaftView } from '../api/operator.ts';
 import type { EventsPageSchema } from '../api/streams.ts';
 import { readSse, type SseMessage } from './sse.ts';
 
@@ -48,6 +49,11 @@ export class SappersClient {
 
   members(): Promise<MemberView[]> {
     return this.#request<MemberView[]>('GET', '/v1/members');
+  }
+
+  /** The Raft configuration as the agent sees it (with progress when it leads). */
+  raft(): Promise<RaftView> {
+    return this.#request('GET', '/v1/operator/raft');
   }
 
   /** Asks the agent to leave the cluster for good and stop; resolves once it is out. */

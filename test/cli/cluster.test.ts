@@ -70,6 +70,15 @@ describe('a Raft cluster of real agents', { concurrency: false }, () => {
     assert.ok(autopilotEvents.some((e) => e.type === 'autopilot.promote' && e.detail['message'] !== undefined), 'promotions are events with their reason');
     const follower = all.find((x) => x.nodeId !== leaderId)!;
 
+    // Asked through a follower, `operator raft peers` shows the leader's view, with progress.
+    const peers = await runCli(['--addr', follower.addr, 'operator', 'raft', 'peers', '--json']);
+    assert.equal(peers.code, 0, peers.stderr);
+    const view = JSON.parse(peers.stdout) as { isLeader: boolean; peers: { id: string; role: string; match: number | null }[] };
+    assert.equal(view.isLeader, true);
+    assert.deepEqual(view.peers.map((p) => p.id).sort(), ['a', 'b', 'c']);
+    assert.equal(view.peers.filter((p) => p.role === 'leader').length, 1);
+    assert.ok(view.peers.every((p) => typeof p.match === 'number'));
+
     // A write through a follower is forwarded to the leader and readable (linearizably) everywhere.
     const put = await client(follower).kvPut('greeting', 'hello');
     assert.ok(put.revision > 0);
