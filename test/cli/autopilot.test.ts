@@ -1,0 +1,121 @@
+// The autopilot with real agents: five nodes settle on exactly three voters; a SIGKILLed voter is
+// replaced without any command; and after every node is killed at once, restarting them in a
+// random order brings the cluster back with its data. Deadlines only guard against hangs.
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createSocket } from 'node:dgram';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SappersClient } from '../../src/client/client.ts';
+import type { Status } from '../../src/api/schemas.ts';
+import { startAgent, type AgentProcess } from '../helpers/agent-process.ts';
+
+const root = await mkdtemp(join(tmpdir(), 'sappers-autopilot-'));
+const running = new Map<string, AgentProcess>();
+after(async () => {
+  await Promise.all([...running.values()].map((a) => a.stop('SIGKILL')));
+  await rm(root, { recursive: true, force: true });
+});
+
+const names = ['n1', 'n2', 'n3', 'n4', 'n5'];
+/** Gossip ports pinned per node, so a restarted node is found where it was (as on real hosts). */
+const gossipPorts = new Map<string, number>();
+
+/** A port free for both TCP and UDP right now (gossip uses both on one port). */
+async function freePort(): Promise<number> {
+  for (;;) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const server = createServer();
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => {
+        const p = (server.address() as { port: number }).port;
+        server.close(() => resolve(p));
+      });
+    });
+    const udpFree = await new Promise<boolean>((resolve) => {
+      const socket = createSocket('udp4');
+      socket.once('error', () => resolve(false));
+      socket.bind(port, '127.0.0.1', () => socket.close(() => resolve(true)));
+    });
+    if (udpFree) return port;
+  }
+}
+
+async function start(name: string): Promise<AgentProcess> {
+  const joins = names.filter((n) => n !== name).flatMap((n) => ['--join', `127.0.0.1:${gossipPorts.get(n)}`]);
+  const a = await startAgent([
+    '--data-dir', join(root, name), '--node-id', name, '--bind', '127.0.0.1', '--gossip-preset', 'local',
+    '--gossip-port', String(gossipPorts.get(name)),
+    '--learner-stable-ms', '1000', '--dead-voter-grace-ms', '3000',
+    // n1 originates the cluster; the others join it (and, after a full restart, each other).
+    ...(name === 'n1' ? [] : joins),
+  ]);
+  running.set(name, a);
+  return a;
+}
+
+const client = (a: AgentProcess): SappersClient => new SappersClient({ addr: a.addr, timeoutMs: 15_000 });
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (e) {
+      last = e instanceof Error ? e.message : String(e);
+    }
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}${last ? ` (last: ${last})` : ''}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** Every running agent agrees on one leader and on `voters` voters; returns the statuses. */
+async function settled(voters: number): Promise<Status[]> {
+  return until(`${voters} voters agreed on by every running node`, async () => {
+    const statuses = await Promise.all([...running.values()].map((a) => client(a).status()));
+    const first = statuses[0]!;
+    const agree = statuses.every((s) => s.state === 'active' && s.leader === first.leader && s.voters.join() === first.voters.join());
+    return agree && first.voters.length === voters ? statuses : undefined;
+  });
+}
+
+describe('autopilot with real agents', { concurrency: false }, () => {
+  it('five nodes settle on three voters; a killed voter is replaced without a command', async () => {
+    for (const n of names) gossipPorts.set(n, await freePort());
+    for (const n of names) await start(n);
+    const [status] = await settled(3);
+    assert.equal(status!.learners.length, 2);
+    await client(running.get('n1')!).kvPut('before', 'kill');
+
+    // Kill a voter that does not lead: after the grace period a learner takes its place.
+    const victim = status!.voters.find((v) => v !== status!.leader)!;
+    await running.get(victim)!.stop('SIGKILL');
+    running.delete(victim);
+    const after = await until(`${victim} replaced`, async () => {
+      const s = await client([...running.values()][0]!).status();
+      return s.voters.length === 3 && !s.voters.includes(victim) && s.state === 'active' ? s : undefined;
+    });
+    assert.equal(after.voters.length, 3);
+    const events = await client([...running.values()][0]!).events(1);
+    assert.ok(events.events.some((e) => e.type === 'autopilot.remove' && e.subject === victim), 'the removal is an event with its reason');
+    await start(victim);
+  });
+
+  it('after every node is killed at once, restarting them in a random order brings the cluster back', async () => {
+    await settled(3);
+    await client(running.get('n1')!).kvPut('survives', 'power cut');
+    await Promise.all([...running.values()].map((a) => a.stop('SIGKILL')));
+    running.clear();
+    const order = [...names].sort(() => Math.random() - 0.5);
+    for (const n of order) await start(n);
+    await settled(3);
+    for (const a of running.values()) {
+      assert.equal((await client(a).kvGet('survives'))?.value, 'power cut', `order ${order.join(',')}`);
+      assert.equal((await client(a).kvGet('before'))?.value, 'kill');
+    }
+  });
+});
