@@ -13,6 +13,9 @@ const K = new Uint32Array([
 
 const INITIAL = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19] as const;
 
+/** The message schedule, reused: hashing is synchronous, so calls never overlap. */
+const W = new Uint32Array(64);
+
 /** The 32-byte SHA-256 digest of data. */
 export function sha256(data: Uint8Array): Uint8Array {
   const bitLength = data.length * 8;
@@ -25,9 +28,9 @@ export function sha256(data: Uint8Array): Uint8Array {
   view.setUint32(padded.length - 4, bitLength >>> 0);
 
   const h = Uint32Array.from(INITIAL);
-  const w = new Uint32Array(64);
+  const w = W;
   for (let block = 0; block < padded.length; block += 64) {
-    for (let t = 0; t < 16; t++) w[t] = view.getUint32(block + t * 4);
+    for (let t = 0, j = block; t < 16; t++, j += 4) w[t] = ((padded[j]! << 24) | (padded[j + 1]! << 16) | (padded[j + 2]! << 8) | padded[j + 3]!) >>> 0;
     for (let t = 16; t < 64; t++) {
       const x = w[t - 15]!;
       const y = w[t - 2]!;
@@ -67,9 +70,11 @@ export function sha256(data: Uint8Array): Uint8Array {
   return out;
 }
 
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
 export function toHex(bytes: Uint8Array): string {
   let s = '';
-  for (const b of bytes) s += b.toString(16).padStart(2, '0');
+  for (let i = 0; i < bytes.length; i++) s += HEX[bytes[i]!]!;
   return s;
 }
 
