@@ -6,6 +6,7 @@ import { agentCommand } from './commands/agent.ts';
 import { statusCommand } from './commands/status.ts';
 import { membersCommand } from './commands/members.ts';
 import { keygenCommand } from './commands/keygen.ts';
+import { clusterCommand } from './commands/cluster.ts';
 import { eventsCommand } from './commands/events.ts';
 import { kvCommand } from './commands/kv.ts';
 import { leaveCommand } from './commands/leave.ts';
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   program.addCommand(eventsCommand());
   program.addCommand(leaveCommand());
   program.addCommand(operatorCommand());
+  program.addCommand(clusterCommand());
   program.addCommand(keygenCommand());
   const exitOverrideAll = (command: Command): void => {
     command.exitOverride();
