@@ -16,6 +16,7 @@ import type { ApplyResult, Command } from '../core/fsm/types.ts';
 import { AutopilotRunner } from './autopilot-runner.ts';
 import { Consensus, ConsensusError } from './consensus.ts';
 import { startGossip, type Gossip } from './gossip.ts';
+import { AgentMetrics, type MetricsExposition, type ProposalOutcome } from './metrics.ts';
 import type { Clock } from '../runtime/clock.ts';
 import { VERSION } from '../version.ts';
 
@@ -48,6 +49,9 @@ export class Agent implements KvApi {
   readonly #ephemeralDir: boolean;
   readonly #startedWallMs: number;
   readonly #startedMs: number;
+  readonly #metrics: AgentMetrics;
+  /** The KV key count at a revision, so a scrape counts keys again only after a change. */
+  #kvKeys = { revision: -1, keys: 0 };
   #httpPort = 0;
   #gossip: Gossip | undefined;
   #consensus: Consensus | undefined;
@@ -67,6 +71,7 @@ export class Agent implements KvApi {
     this.#ephemeralDir = init.ephemeralDir;
     this.#startedWallMs = init.deps.clock.wallMs();
     this.#startedMs = init.deps.clock.nowMs();
+    this.#metrics = this.#createMetrics();
     this.#http = createApiServer({ agent: this, logger: init.deps.logger });
   }
 
@@ -128,6 +133,7 @@ export class Agent implements KvApi {
       const code = (e as NodeJS.ErrnoException).code;
       throw new AgentStartError(code === undefined ? (e as Error).message : describeListenError(e, 'RPC', host, this.config.ports.rpc, '--rpc-port'));
     }
+    this.#feedMetrics(this.#consensus);
     try {
       this.#gossip = await startGossip({
         config: this.config,
@@ -277,13 +283,59 @@ export class Agent implements KvApi {
   }
 
   async #propose(command: Command): Promise<ApplyResult> {
+    const startedMs = this.#deps.clock.nowMs();
+    const settled = (outcome: ProposalOutcome): void => this.#metrics.observeProposal(command.type, outcome, this.#deps.clock.nowMs() - startedMs);
     const consensus = this.#consensus;
-    if (consensus === undefined) throw new ApiError('unavailable', 'the agent is starting or stopping');
+    if (consensus === undefined) {
+      settled({ kind: 'failed', code: 'unavailable' });
+      throw new ApiError('unavailable', 'the agent is starting or stopping');
+    }
     try {
-      return await consensus.propose(command);
+      const result = await consensus.propose(command);
+      settled(result.ok ? { kind: 'applied' } : { kind: 'refused', code: result.code });
+      return result;
     } catch (e) {
+      settled({ kind: 'failed', code: e instanceof ConsensusError ? e.code : 'unavailable' });
       throw apiErrorOf(e);
     }
+  }
+
+  /** GET /metrics: this agent's metrics in the Prometheus text format. */
+  metrics(): Promise<MetricsExposition> {
+    return this.#metrics.exposition();
+  }
+
+  /** One registry per agent (src/agent/metrics.ts), reading the agent's state at scrape time. */
+  #createMetrics(): AgentMetrics {
+    return new AgentMetrics({
+      nodeId: this.nodeId,
+      version: VERSION,
+      sources: {
+        raft: () => this.#consensus?.node.status(),
+        clusterState: () => this.status().state,
+        memberStatuses: () => this.#gossip?.membership.members().map((m) => m.status) ?? [],
+        gossip: () => this.#gossip?.membership.counters,
+        rpc: () => {
+          const rpc = this.#consensus?.rpc;
+          return rpc === undefined ? undefined : { counters: rpc.counters, inboundConnections: rpc.inboundConnections };
+        },
+        kv: () => {
+          const fsm = this.#consensus?.machine.fsm;
+          if (fsm === undefined) return undefined;
+          // ClusterFsm has no key count yet; listing sorts every key, so count once per revision.
+          if (this.#kvKeys.revision !== fsm.revision) this.#kvKeys = { revision: fsm.revision, keys: fsm.list('').entries.length };
+          return { revision: fsm.revision, keys: this.#kvKeys.keys };
+        },
+      },
+    });
+  }
+
+  /** Events the state does not keep: leader changes (Raft soft state) and RPC request latencies. */
+  #feedMetrics(consensus: Consensus): void {
+    // The node may have elected itself before this subscription: count the leader it has now.
+    this.#metrics.observeLeader(consensus.node.status());
+    consensus.node.subscribeSoftState((s) => this.#metrics.observeLeader(s));
+    consensus.rpc.observeRequests((method, outcome, elapsedMs) => this.#metrics.observeRpcRequest(method, outcome, elapsedMs));
   }
 
   /** The consensus, once a read on it is linearizable (unless stale reads were asked for). */

@@ -4,13 +4,14 @@ import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstanc
 import type { Logger } from 'pino';
 import { ApiError, type ApiErrorBody } from './errors.ts';
 import { registerKvRoutes, type KvApi } from './kv.ts';
+import { registerMetricsRoute, type MetricsApi } from './metrics-route.ts';
 import { registerOperatorRoutes, type OperatorApi } from './operator.ts';
 import { registerStreamRoutes, type StreamApi } from './streams.ts';
 import { ErrorSchema, MemberSchema, StatusSchema, type MemberView, type Status } from './schemas.ts';
 import { Type } from '@sinclair/typebox';
 
 /** What the API needs from the agent. Grows as the agent does (KV, members, events, ...). */
-export interface AgentApi extends KvApi, StreamApi, OperatorApi {
+export interface AgentApi extends KvApi, StreamApi, OperatorApi, MetricsApi {
   status(): Status;
   members(): MemberView[];
   /** Graceful departure: out of the configuration, then the agent stops. */
@@ -56,6 +57,7 @@ export function createApiServer(options: ApiServerOptions): FastifyInstance {
   registerKvRoutes(app, options.agent, errors);
   registerStreamRoutes(app, options.agent, errors);
   registerOperatorRoutes(app, options.agent, errors);
+  registerMetricsRoute(app, options.agent, errors);
 
   return app;
 }

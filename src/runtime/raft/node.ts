@@ -158,6 +158,8 @@ export class RaftNode {
   readonly #tickMs: number;
   readonly #proposals = new Map<LogIndex, ProposalWaiter>();
   readonly #reads = new Map<number, ReadWaiter>();
+  /** Observers of role, leader and term changes besides options.onSoftState (metrics). */
+  readonly #softStateListeners = new Set<(s: SoftState) => void>();
   /**
    * Read request ids start at a random point: a leader may answer a request this node made
    * before it restarted, and that answer must not settle a new request that reused its id (found
@@ -296,6 +298,17 @@ export class RaftNode {
     return this.#soft.role;
   }
 
+  /**
+   * Also tells `listener` of every role, leader or term change (after options.onSoftState), for
+   * observers added once the node runs, such as metrics. Returns the unsubscribe function.
+   */
+  subscribeSoftState(listener: (s: SoftState) => void): () => void {
+    this.#softStateListeners.add(listener);
+    return () => {
+      this.#softStateListeners.delete(listener);
+    };
+  }
+
   // --- Loop ----------------------------------------------------------------------------------
 
   #scheduleTick(): void {
@@ -415,6 +428,7 @@ export class RaftNode {
       this.#o.log?.info({ role: s.role, term: s.term, leader: s.leader }, 'raft role changed');
     }
     this.#o.onSoftState?.(s);
+    for (const listener of this.#softStateListeners) listener(s);
   }
 
   /**

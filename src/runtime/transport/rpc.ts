@@ -20,6 +20,7 @@ import {
   type RequestHandler,
   type RequestOptions,
   type RpcTransport,
+  type TransportErrorCode,
 } from './types.ts';
 
 export type { PeerStats, PeerState } from './peer-channel.ts';
@@ -76,6 +77,12 @@ export const RPC_DEFAULTS = {
   shutdownGraceMs: 1_000,
 } as const;
 
+/**
+ * Told when an outgoing request settles: its method, 'ok' or the TransportError code it failed
+ * with, and how long it took by the transport's clock. Must not throw (it runs on the reply path).
+ */
+export type RequestObserver = (method: string, outcome: 'ok' | TransportErrorCode, elapsedMs: number) => void;
+
 /** Our own frames (hello, error replies) must always fit. */
 const MIN_FRAME_BYTES = 2048;
 const KEEPALIVE_INITIAL_DELAY_MS = 15_000;
@@ -96,6 +103,7 @@ export class TcpRpcTransport implements RpcTransport {
   readonly #dispatcher: Dispatcher;
   readonly #channels = new Map<Address, PeerChannel>();
   readonly #inbound = new Set<Connection>();
+  readonly #requestObservers = new Set<RequestObserver>();
   /** Every accepted raw socket, including those still in the TLS handshake. */
   readonly #rawSockets = new Set<Socket>();
   #closing: Promise<void> | null = null;
@@ -197,7 +205,31 @@ export class TcpRpcTransport implements RpcTransport {
     if (this.#closing !== null) return Promise.reject(new TransportError('closed', 'transport closed'));
     const channel = this.#channel(to);
     if (channel === null) return Promise.reject(new TransportError('unreachable', `invalid address ${JSON.stringify(to)}`));
-    return channel.request(method, body, timeoutMs);
+    if (this.#requestObservers.size === 0) return channel.request(method, body, timeoutMs);
+    const startedMs = this.#clock.nowMs();
+    const settled = (outcome: 'ok' | TransportErrorCode): void => {
+      const elapsedMs = this.#clock.nowMs() - startedMs;
+      for (const observer of this.#requestObservers) observer(method, outcome, elapsedMs);
+    };
+    return channel.request(method, body, timeoutMs).then(
+      (reply) => {
+        settled('ok');
+        return reply;
+      },
+      (e: unknown) => {
+        // Channels reject only with TransportError; anything else is reported as a closed request.
+        settled(e instanceof TransportError ? e.code : 'closed');
+        throw e;
+      },
+    );
+  }
+
+  /** Observes every outgoing request's outcome and latency (metrics); returns the unsubscribe function. */
+  observeRequests(observer: RequestObserver): () => void {
+    this.#requestObservers.add(observer);
+    return () => {
+      this.#requestObservers.delete(observer);
+    };
   }
 
   send(to: Address, method: string, body: Uint8Array): boolean {
