@@ -50,8 +50,6 @@ export class Agent implements KvApi {
   readonly #startedWallMs: number;
   readonly #startedMs: number;
   readonly #metrics: AgentMetrics;
-  /** The KV key count at a revision, so a scrape counts keys again only after a change. */
-  #kvKeys = { revision: -1, keys: 0 };
   #httpPort = 0;
   #gossip: Gossip | undefined;
   #consensus: Consensus | undefined;
@@ -177,13 +175,24 @@ export class Agent implements KvApi {
       voters: [...(raft?.config.voters ?? [])].sort(),
       learners: [...(raft?.config.learners ?? [])].sort(),
       epoch: 0,
-      state: this.#consensus?.state() ?? 'electing',
+      state: this.#clusterState(),
       ports: { http: this.#httpPort, rpc: this.#consensus?.port ?? null, gossip: this.#gossip?.port ?? null, dns: null },
       bind: this.#httpHost(),
       dataDir: this.dataDir,
       startedAt: new Date(this.#startedWallMs).toISOString(),
       uptimeSeconds: Math.round((clock.nowMs() - this.#startedMs) / 100) / 10,
     };
+  }
+
+  /**
+   * Consensus state, except that a working cluster with fewer alive nodes than cluster.minNodes
+   * reports waiting-for-nodes (workloads are gated on it; consensus itself runs regardless).
+   */
+  #clusterState(): Status['state'] {
+    const state = this.#consensus?.state() ?? 'electing';
+    if (state !== 'active') return state;
+    const alive = this.#gossip?.membership.members().filter((m) => m.status === 'alive').length ?? 0;
+    return alive < this.config.cluster.minNodes ? 'waiting-for-nodes' : 'active';
   }
 
   members(): MemberView[] {
@@ -322,9 +331,7 @@ export class Agent implements KvApi {
         kv: () => {
           const fsm = this.#consensus?.machine.fsm;
           if (fsm === undefined) return undefined;
-          // ClusterFsm has no key count yet; listing sorts every key, so count once per revision.
-          if (this.#kvKeys.revision !== fsm.revision) this.#kvKeys = { revision: fsm.revision, keys: fsm.list('').entries.length };
-          return { revision: fsm.revision, keys: this.#kvKeys.keys };
+          return { revision: fsm.revision, keys: fsm.keyCount };
         },
       },
     });

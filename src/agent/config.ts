@@ -38,6 +38,16 @@ export const AgentConfigSchema = Type.Object(
       },
       { additionalProperties: false },
     ),
+    cluster: Type.Object(
+      {
+        /**
+         * Workloads are placed only while at least this many nodes are alive (origin seed);
+         * below it, GET /v1/status reports waiting-for-nodes.
+         */
+        minNodes: Type.Integer({ minimum: 1, maximum: 10_000 }),
+      },
+      { additionalProperties: false },
+    ),
     /** The voter-set policy the leader runs (DESIGN.md, Autopilot). */
     autopilot: Type.Object(
       {
@@ -64,6 +74,7 @@ export const DEFAULT_CONFIG: AgentConfig = {
   tags: {},
   log: { level: 'info' },
   gossip: { preset: 'lan', keys: [], leaveOnTerminate: true },
+  cluster: { minNodes: 1 },
   autopilot: { targetVoters: 3, deadVoterGraceMs: 30_000, learnerStableMs: 10_000 },
   dev: false,
 };
@@ -100,6 +111,7 @@ const FIELDS: ReadonlyArray<{ readonly path: readonly string[]; readonly env: st
   { path: ['dev'], env: 'SAPPERS_DEV', flag: 'dev', kind: 'bool' },
   { path: ['gossip', 'preset'], env: 'SAPPERS_GOSSIP_PRESET', flag: 'gossipPreset', kind: 'string' },
   { path: ['gossip', 'keys'], env: 'SAPPERS_GOSSIP_KEYS', flag: 'gossipKey', kind: 'list' },
+  { path: ['cluster', 'minNodes'], env: 'SAPPERS_MIN_NODES', flag: 'minNodes', kind: 'int' },
   { path: ['autopilot', 'targetVoters'], env: 'SAPPERS_TARGET_VOTERS', flag: 'targetVoters', kind: 'int' },
   { path: ['autopilot', 'deadVoterGraceMs'], env: 'SAPPERS_DEAD_VOTER_GRACE_MS', flag: 'deadVoterGraceMs', kind: 'int' },
   { path: ['autopilot', 'learnerStableMs'], env: 'SAPPERS_LEARNER_STABLE_MS', flag: 'learnerStableMs', kind: 'int' },

@@ -11,6 +11,7 @@ export const ClusterStateSchema = Type.Union([
   Type.Literal('no-quorum'),
   // Not yet part of a configuration: waiting for the leader to add this node (--join).
   Type.Literal('joining'),
+  // Consensus works, but fewer nodes are alive than cluster.minNodes: workloads wait.
   Type.Literal('waiting-for-nodes'),
 ]);
 

@@ -44,6 +44,19 @@ describe('sappers agent (real processes)', () => {
     }
   });
 
+  it('reports waiting-for-nodes while fewer nodes are alive than cluster.minNodes', async () => {
+    const agent = await startAgent(['--dev', '--min-nodes', '2']);
+    try {
+      const status = await new SappersClient({ addr: agent.addr }).status();
+      assert.equal(status.state, 'waiting-for-nodes');
+      // Consensus itself works: the one node leads and accepts writes.
+      assert.equal(status.leader, agent.nodeId);
+      assert.ok((await new SappersClient({ addr: agent.addr }).kvPut('k', 'v')).revision > 0);
+    } finally {
+      assert.equal(await agent.stop('SIGINT'), 0);
+    }
+  });
+
   it('--dev uses a temporary data dir on loopback and removes it on shutdown', async () => {
     const agent = await startAgent(['--dev', '--http-port', '0']);
     const status = await new SappersClient({ addr: agent.addr }).status();

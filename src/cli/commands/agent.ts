@@ -30,6 +30,7 @@ export function agentCommand(): Command {
     .option('--tag <key=value>', 'node tag, e.g. hub=true or zone=a (repeatable)', collect)
     .addOption(new Option('--gossip-preset <preset>', 'gossip timing preset (default lan)').choices(GOSSIP_PRESETS))
     .option('--gossip-key <base64>', 'gossip encryption key (repeatable; the first encrypts; see "sappers keygen")', collect)
+    .option('--min-nodes <n>', 'nodes that must be alive before workloads are placed (default 1); until then status says waiting-for-nodes')
     .option('--target-voters <n>', 'voters the cluster keeps when it has enough healthy nodes: 1, 3, 5 or 7 (default 3)')
     .option('--dead-voter-grace-ms <ms>', 'how long a voter must be dead before it is replaced (default 30000)')
     .option('--learner-stable-ms <ms>', 'how long a new node must stay caught up before it may vote (default 10000)')

@@ -95,6 +95,11 @@ export class ClusterFsm {
     return this.#kv.revision;
   }
 
+  /** Number of keys in the store. */
+  get keyCount(): number {
+    return this.#kv.size;
+  }
+
   get nowMs(): number {
     return this.#nowMs;
   }
