@@ -14,14 +14,16 @@ import type { MemberView, Status } from '../api/schemas.ts';
 import type { ClusterFsm } from '../core/fsm/fsm.ts';
 import type { ApplyResult, Command } from '../core/fsm/types.ts';
 import { AutopilotRunner } from './autopilot-runner.ts';
-import { Consensus, ConsensusError } from './consensus.ts';
+import { archiveForRejoin, Consensus, ConsensusError, forceSoleVoter } from './consensus.ts';
 import { startGossip, type Gossip } from './gossip.ts';
 import { AgentMetrics, type MetricsExposition, type ProposalOutcome } from './metrics.ts';
-import type { Clock } from '../runtime/clock.ts';
+import type { Clock, Timer } from '../runtime/clock.ts';
 import { VERSION } from '../version.ts';
 
 /** How long a graceful leave may take to spread before the agent stops anyway. */
 const LEAVE_TIMEOUT_MS = 3000;
+/** How often a node looks for a newer cluster epoch in gossip. */
+const EPOCH_WATCH_MS = 2000;
 /** How long a leaving node waits for the leader to take it out of the configuration. */
 const LEAVE_CLUSTER_TIMEOUT_MS = 30_000;
 /** How long a stopping leader tries to hand leadership over. */
@@ -55,6 +57,7 @@ export class Agent implements KvApi {
   #consensus: Consensus | undefined;
   #autopilot: AutopilotRunner | undefined;
   #stopping: Promise<void> | undefined;
+  #epochTimer: Timer | undefined;
   #leaving: Promise<{ removed: boolean }> | undefined;
   #requestShutdown: () => void = () => undefined;
   /** Resolves when the agent asks its process to stop (after a graceful leave via the API). */
@@ -141,21 +144,116 @@ export class Agent implements KvApi {
         logger: this.#deps.logger,
         httpPort: this.#httpPort,
         rpcPort: this.#consensus.port,
+        epoch: this.#consensus.epoch,
       });
-      this.#consensus.attachMembership(this.#gossip.membership);
-      await this.#consensus.settleSoleVoter(5000);
-      this.#autopilot = new AutopilotRunner({
-        settings: this.config.autopilot,
-        consensus: this.#consensus,
-        membership: this.#gossip.membership,
-        clock: this.#deps.clock,
-        logger: this.#deps.logger,
-      });
-      this.#autopilot.start();
     } catch (e) {
       throw new AgentStartError(describeListenError(e, 'gossip', this.#httpHost(), this.config.ports.gossip, '--gossip-port'));
     }
+    await this.#runConsensus(this.#consensus, this.#gossip);
+    this.#scheduleEpochWatch();
   }
+
+  /** Connects a started consensus to gossip, lets a sole voter lead, and starts the autopilot. */
+  async #runConsensus(consensus: Consensus, gossip: Gossip): Promise<void> {
+    consensus.attachMembership(gossip.membership);
+    await consensus.settleSoleVoter(5000);
+    this.#autopilot = new AutopilotRunner({
+      settings: this.config.autopilot,
+      consensus,
+      membership: gossip.membership,
+      clock: this.#deps.clock,
+      logger: this.#deps.logger,
+    });
+    this.#autopilot.start();
+  }
+
+  /**
+   * Stops consensus, lets `change` rewrite the Raft state on disk, and starts it again on the
+   * same RPC port (peers find it where gossip says it is). Serialized: one restart at a time.
+   */
+  async #restartConsensus(change: () => Promise<void>): Promise<Consensus> {
+    const old = this.#consensus;
+    const gossip = this.#gossip;
+    if (old === undefined || gossip === undefined) throw new ApiError('unavailable', 'the agent is starting or stopping');
+    const port = old.port;
+    this.#autopilot?.stop();
+    this.#consensus = undefined;
+    await old.close();
+    await change();
+    const next = await Consensus.start({
+      nodeId: this.nodeId,
+      dataDir: this.dataDir,
+      host: this.#httpHost(),
+      port,
+      founder: false,
+      clock: this.#deps.clock,
+      logger: this.#deps.logger,
+    });
+    this.#consensus = next;
+    this.#feedMetrics(next);
+    gossip.setEpoch(next.epoch);
+    await this.#runConsensus(next, gossip);
+    return next;
+  }
+
+  /**
+   * A node of an older epoch rejoins fresh once gossip shows a member of a newer epoch (an
+   * operator recovered the cluster): the newer epoch wins, deterministically, even where the old
+   * voters could still form a majority (returning together after the recovery) - otherwise two
+   * clusters would run side by side. Its Raft state is moved aside, never deleted, and the new
+   * cluster's leader adds it back.
+   */
+  #scheduleEpochWatch(): void {
+    this.#epochTimer = this.#deps.clock.setTimer(EPOCH_WATCH_MS, () => {
+      void this.#checkEpoch().finally(() => {
+        if (this.#stopping === undefined) this.#scheduleEpochWatch();
+      });
+    });
+  }
+
+  async #checkEpoch(): Promise<void> {
+    const consensus = this.#consensus;
+    const gossip = this.#gossip;
+    if (consensus === undefined || gossip === undefined || this.#stopping !== undefined) return;
+    const newest = Math.max(...gossip.membership.members().filter((m) => m.status === 'alive').map((m) => m.meta.epoch ?? 1));
+    if (newest <= consensus.epoch) return;
+    const { logger } = this.#deps;
+    await this.#restartConsensus(async () => {
+      const aside = await archiveForRejoin(this.dataDir, newest, this.#deps.clock.wallMs());
+      logger.warn({ oldEpoch: consensus.epoch, epoch: newest, movedTo: aside }, 'this node belongs to an older cluster epoch (an operator recovered the cluster elsewhere); its Raft state was moved aside and it rejoins fresh');
+    });
+  }
+
+  /**
+   * Operator recover (DESIGN.md, Quorum loss): on a survivor of a lost majority, force a new
+   * configuration with this node as the only voter, from its log, in a new epoch. Refused while a
+   * leader serves, and when a reachable member has a fresher log (recover there instead).
+   */
+  async recover(): Promise<{ epoch: number; term: number; index: number }> {
+    const consensus = this.#consensus;
+    if (consensus === undefined) throw new ApiError('unavailable', 'the agent is starting or stopping');
+    const status = consensus.node.status();
+    if (status.leader !== undefined) throw new ApiError('conflict', `a leader (${status.leader}) is serving: recovery is only for a cluster that lost its majority`);
+    if (!status.config.voters.includes(this.nodeId as NodeId)) throw new ApiError('conflict', 'this node is not a voter: recover on a surviving voter');
+    for (const id of [...status.config.voters, ...status.config.learners]) {
+      if (id === this.nodeId) continue;
+      const theirs = await consensus.logPositionOf(id);
+      if (theirs === undefined || theirs.epoch !== consensus.epoch) continue;
+      if (theirs.lastTerm > status.lastTerm || (theirs.lastTerm === status.lastTerm && theirs.lastIndex > status.lastIndex)) {
+        throw new ApiError('conflict', `${id} has a fresher log (term ${theirs.lastTerm}, index ${theirs.lastIndex}; here: term ${status.lastTerm}, index ${status.lastIndex}): run the recovery there`);
+      }
+    }
+    let outcome = { epoch: 0, term: 0, index: 0 };
+    const { logger } = this.#deps;
+    const next = await this.#restartConsensus(async () => {
+      outcome = await forceSoleVoter(this.dataDir, this.nodeId);
+      logger.warn(outcome, 'operator recover: this node is now the only voter of a new cluster epoch; the autopilot adds the other nodes back as they return');
+    });
+    await next.propose({ type: 'note', atMs: this.#wallMs(), kind: 'operator.recover', subject: this.nodeId, message: `forced a new configuration with ${this.nodeId} as the only voter, starting epoch ${outcome.epoch} at index ${outcome.index}` }).catch(() => undefined);
+    return outcome;
+  }
+
+
 
   /** --dev keeps the API on loopback: a development agent is never reachable from outside. */
   #httpHost(): string {
@@ -174,7 +272,7 @@ export class Agent implements KvApi {
       appliedIndex: raft?.applied ?? 0,
       voters: [...(raft?.config.voters ?? [])].sort(),
       learners: [...(raft?.config.learners ?? [])].sort(),
-      epoch: 0,
+      epoch: this.#consensus?.epoch ?? 0,
       state: this.#clusterState(),
       ports: { http: this.#httpPort, rpc: this.#consensus?.port ?? null, gossip: this.#gossip?.port ?? null, dns: null },
       bind: this.#httpHost(),
@@ -389,6 +487,7 @@ export class Agent implements KvApi {
     const { logger } = this.#deps;
     logger.info({ nodeId: this.nodeId, leave }, 'agent stopping');
     this.#autopilot?.stop();
+    this.#epochTimer?.cancel();
     // A leader that stops hands over first: the others need not wait out an election timeout.
     await this.#consensus?.handOverLeadership(HANDOVER_TIMEOUT_MS);
     if (this.#gossip && leave) await this.#gossip.leave(LEAVE_TIMEOUT_MS);

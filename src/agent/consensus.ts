@@ -7,6 +7,7 @@
 // Identity), so a node that changes address is found again once gossip says where it is.
 
 import { randomBytes } from 'node:crypto';
+import { mkdir, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SeededRandom } from '../core/random.ts';
 import type { ApplyResult, Command } from '../core/fsm/types.ts';
@@ -16,7 +17,9 @@ import { FsmMachine } from '../runtime/fsm-machine.ts';
 import type { Membership } from '../runtime/membership.ts';
 import { RaftNode, RaftNodeError } from '../runtime/raft/node.ts';
 import { openRaftState } from '../runtime/raft/open.ts';
+import { readAtomic, writeAtomic } from '../runtime/storage/atomic-file.ts';
 import { NodeFileSystem } from '../runtime/storage/node-fs.ts';
+import { RaftStorage } from '../runtime/storage/raft-storage.ts';
 import { TcpRpcTransport } from '../runtime/transport/rpc.ts';
 import { TransportError } from '../runtime/transport/types.ts';
 import { decodeApplyResult, decodeCommand, encodeApplyResult, encodeCommand } from '../wire/fsm.ts';
@@ -25,6 +28,8 @@ import type { Logger } from './log.ts';
 
 /** RPC method a follower uses to hand a write to the leader. */
 export const FORWARD_METHOD = 'fsm.propose';
+/** RPC method operator recover uses to find the survivor with the freshest log. */
+export const LOG_POSITION_METHOD = 'cluster.log-position';
 /** RPC method a departing node uses to ask the leader to take it out of the configuration. */
 export const LEAVE_METHOD = 'cluster.leave';
 /** How long a leave request is remembered by the leader (the departing node keeps asking). */
@@ -47,6 +52,70 @@ export class ConsensusError extends Error {
   }
 }
 
+/** The Raft state's directory under the agent's data directory. */
+export function raftDir(dataDir: string): string {
+  return join(dataDir, 'raft');
+}
+
+/**
+ * The cluster epoch (DESIGN.md, Quorum loss): 1 for a cluster's whole life unless an operator
+ * recovery forces a new configuration, which starts the next epoch. Raft traffic carries it, so
+ * members of an older epoch are refused instead of mixing two histories.
+ */
+export async function readEpoch(dataDir: string): Promise<number> {
+  const r = await readAtomic(new NodeFileSystem(), join(raftDir(dataDir), 'epoch'));
+  if (!r.ok) throw new Error(`the epoch file is damaged: ${r.error.message}`);
+  if (r.value === undefined) return 1;
+  const n = Number(new TextDecoder().decode(r.value));
+  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`the epoch file in ${raftDir(dataDir)} holds ${JSON.stringify(new TextDecoder().decode(r.value))}, not an epoch number`);
+  return n;
+}
+
+async function writeEpoch(dataDir: string, epoch: number): Promise<void> {
+  await mkdir(raftDir(dataDir), { recursive: true });
+  await writeAtomic(new NodeFileSystem(), join(raftDir(dataDir), 'epoch'), new TextEncoder().encode(String(epoch)));
+}
+
+/**
+ * Operator recover, on disk (the node must be stopped): keeps this survivor's whole log, appends
+ * a configuration with this node as the only voter in a new term, marks it committed, and starts
+ * the next epoch. Entries the old majority may never have committed are kept too: the freshest
+ * surviving log is the best history left (Consul's peers.json recovery does the same).
+ */
+export async function forceSoleVoter(dataDir: string, nodeId: string): Promise<{ epoch: number; term: number; index: number }> {
+  const epoch = (await readEpoch(dataDir)) + 1;
+  const opened = await RaftStorage.open(new NodeFileSystem(), raftDir(dataDir));
+  if (!opened.ok) throw new Error(`cannot recover: ${opened.error.message}`);
+  const { storage, state } = opened.value;
+  try {
+    const last = state.entries.at(-1);
+    const lastIndex = last?.index ?? state.snapshot?.index ?? 0;
+    const lastTerm = last?.term ?? state.snapshot?.term ?? 0;
+    const term = Math.max(state.hardState.term, lastTerm) + 1;
+    const index = lastIndex + 1;
+    await storage.append([{ term, index, type: 'config', data: new Uint8Array(0), config: { voters: [nodeId as NodeId], learners: [] } }]);
+    await storage.saveHardState({ term, vote: nodeId as NodeId, commit: index });
+    await writeEpoch(dataDir, epoch);
+    return { epoch, term, index };
+  } finally {
+    await storage.close();
+  }
+}
+
+/**
+ * A member of an older epoch rejoins fresh: its Raft state is moved aside (never deleted) and a
+ * new, empty one of the current epoch takes its place; the leader adds it back as a learner.
+ */
+export async function archiveForRejoin(dataDir: string, epoch: number, wallMs: number): Promise<string> {
+  const old = await readEpoch(dataDir);
+  const aside = join(dataDir, `raft.epoch-${old}.${Math.round(wallMs)}`);
+  await rename(raftDir(dataDir), aside).catch((e: unknown) => {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  });
+  await writeEpoch(dataDir, epoch);
+  return aside;
+}
+
 export interface ConsensusInit {
   readonly nodeId: string;
   readonly dataDir: string;
@@ -63,6 +132,7 @@ export class Consensus {
   readonly node: RaftNode;
   readonly machine: FsmMachine;
   readonly rpc: TcpRpcTransport;
+  readonly epoch: number;
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #codec = createWireCodec();
@@ -71,8 +141,9 @@ export class Consensus {
   /** Leader: nodes that asked to leave, until when to treat them as leaving. */
   readonly #leaving = new Map<NodeId, number>();
 
-  private constructor(node: RaftNode, machine: FsmMachine, rpc: TcpRpcTransport, clock: Clock, log: Logger) {
+  private constructor(node: RaftNode, machine: FsmMachine, rpc: TcpRpcTransport, epoch: number, clock: Clock, log: Logger) {
     this.node = node;
+    this.epoch = epoch;
     this.machine = machine;
     this.rpc = rpc;
     this.#clock = clock;
@@ -80,12 +151,14 @@ export class Consensus {
     this.#leaderSeenMs = clock.nowMs();
     rpc.handle(FORWARD_METHOD, (body) => this.#onForward(body));
     rpc.handle(LEAVE_METHOD, (body) => this.#onLeaveRequest(body));
+    rpc.handle(LOG_POSITION_METHOD, () => this.#onLogPosition());
   }
 
   /** Opens the Raft state (refusing a damaged one with a clear error), listens, starts the node. */
   static async start(init: ConsensusInit): Promise<Consensus> {
     const log = init.logger.child({ component: 'raft' });
-    const dir = join(init.dataDir, 'raft');
+    const dir = raftDir(init.dataDir);
+    const epoch = await readEpoch(init.dataDir);
     const opened = await openRaftState(new NodeFileSystem(), dir, init.founder ? { bootstrap: { voters: [init.nodeId as NodeId], learners: [] } } : {});
     if (!opened.ok) {
       throw new Error(
@@ -103,7 +176,8 @@ export class Consensus {
     let consensus: Consensus | undefined;
     const node = new RaftNode({
       id: init.nodeId as NodeId,
-      cluster: 'sappers',
+      // Raft traffic of another epoch is refused (RaftPeers): two histories never mix.
+      cluster: `sappers/epoch-${epoch}`,
       clock: init.clock,
       random: new SeededRandom(randomBytes(4).readUInt32LE(0)),
       rpc,
@@ -118,7 +192,7 @@ export class Consensus {
       },
       onFatal: (e) => log.error({ err: e.message }, 'raft stopped on a storage failure; restart the agent once the disk is healthy'),
     });
-    consensus = new Consensus(node, machine, rpc, init.clock, log);
+    consensus = new Consensus(node, machine, rpc, epoch, init.clock, log);
     consensus.#storageClose = () => opened.value.storage.close();
     node.start();
     return consensus;
@@ -259,6 +333,27 @@ export class Consensus {
     const reply = this.#codec.encode({ type: 'cluster.leave-reply', body: body2 });
     if (!reply.ok) throw new Error(reply.error.code);
     return reply.value;
+  }
+
+  #onLogPosition(): Uint8Array {
+    const status = this.node.status();
+    const reply = this.#codec.encode({ type: 'cluster.log-position-reply', body: { lastIndex: status.lastIndex, lastTerm: status.lastTerm, epoch: this.epoch } });
+    if (!reply.ok) throw new Error(reply.error.code);
+    return reply.value;
+  }
+
+  /** Where `id`'s log ends, asked over RPC; undefined when it cannot be reached. */
+  async logPositionOf(id: NodeId): Promise<{ lastIndex: number; lastTerm: number; epoch: number } | undefined> {
+    const addr = this.addressOf(id);
+    if (addr === undefined) return undefined;
+    const request = this.#codec.encode({ type: 'cluster.log-position', body: {} });
+    if (!request.ok) return undefined;
+    try {
+      const reply = this.#codec.decode(await this.rpc.request(addr, LOG_POSITION_METHOD, request.value, { timeoutMs: 2000 }));
+      return reply.ok && reply.value.type === 'cluster.log-position-reply' ? reply.value.body : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   /** Hands leadership to a caught-up voter before this node stops (a shorter failover). */

@@ -32,6 +32,8 @@ export interface Gossip {
   readonly membership: Membership;
   readonly port: number;
   readonly advertiseAddr: string;
+  /** Publishes a new Raft cluster epoch (after operator recover, or on rejoining fresh). */
+  setEpoch(epoch: number): void;
   /** Gossips a graceful leave and waits for it to spread (bounded). */
   leave(timeoutMs: number): Promise<void>;
   close(): Promise<void>;
@@ -46,6 +48,8 @@ export interface GossipInit {
   readonly httpPort: number;
   /** The RPC port actually listened on (Raft and forwarded writes). */
   readonly rpcPort: number;
+  /** The Raft cluster epoch to publish. */
+  readonly epoch: number;
 }
 
 export async function startGossip(init: GossipInit): Promise<Gossip> {
@@ -75,7 +79,9 @@ export async function startGossip(init: GossipInit): Promise<Gossip> {
     rpcAddr: formatAddress(advertiseHost, init.rpcPort),
     httpAddr: formatAddress(advertiseHost, init.httpPort),
     startedAtMs: Math.round(clock.wallMs()),
+    epoch,
   });
+  let epoch = init.epoch;
   const startedMeta = meta();
   const swim = new Swim<NodeMeta>({
     id: init.nodeId as NodeId,
@@ -107,7 +113,7 @@ export async function startGossip(init: GossipInit): Promise<Gossip> {
         if (resourcesChanged(resources, next) || clock.nowMs() - publishedAtMs >= RESOURCE_MAX_AGE_MS) {
           resources = next;
           publishedAtMs = clock.nowMs();
-          membership.updateMeta({ ...startedMeta, resources });
+          membership.updateMeta({ ...startedMeta, resources, epoch });
         }
         schedule();
       });
@@ -120,6 +126,10 @@ export async function startGossip(init: GossipInit): Promise<Gossip> {
     membership,
     port,
     advertiseAddr,
+    setEpoch(next) {
+      epoch = next;
+      membership.updateMeta({ ...startedMeta, resources, epoch });
+    },
     leave: (timeoutMs) => membership.leave(timeoutMs),
     async close() {
       closed = true;

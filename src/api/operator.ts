@@ -1,5 +1,6 @@
-// Operator views of consensus: GET /v1/operator/raft lists the configuration as this agent sees
-// it; the leader adds each follower's replication progress (only the leader knows it).
+// Operator tools for consensus: GET /v1/operator/raft lists the configuration as this agent sees
+// it (the leader adds each follower's replication progress, which only it knows);
+// POST /v1/operator/recover forces a new one-voter configuration on a survivor of a lost majority.
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 
@@ -31,10 +32,16 @@ export const RaftViewSchema = Type.Object({
 });
 export type RaftView = Static<typeof RaftViewSchema>;
 
+export const RecoverResultSchema = Type.Object({ epoch: Type.Integer(), term: Type.Integer(), index: Type.Integer() });
+export type RecoverResult = Static<typeof RecoverResultSchema>;
+
 export interface OperatorApi {
   raftView(): RaftView;
+  /** Forces a new configuration with this node as the only voter, in a new epoch. */
+  recover(): Promise<RecoverResult>;
 }
 
 export function registerOperatorRoutes(app: FastifyInstance, api: OperatorApi, errors: Record<string, unknown>): void {
   app.get('/v1/operator/raft', { schema: { response: { 200: RaftViewSchema, ...errors } } }, () => api.raftView());
+  app.post('/v1/operator/recover', { schema: { response: { 200: RecoverResultSchema, ...errors } } }, () => api.recover());
 }

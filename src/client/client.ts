@@ -1,7 +1,7 @@
 // Typed client of the HTTP API, used by the CLI, tests and benchmarks.
 import type { Static } from '@sinclair/typebox';
 import type { KvEntryView, KvListView } from '../api/kv.ts';
-import type { RaftView } from '../api/operator.ts';
+import type { RaftView, RecoverResult } from '../api/operator.ts';
 import type { EventsPageSchema } from '../api/streams.ts';
 import { readSse, type SseMessage } from './sse.ts';
 
@@ -54,6 +54,11 @@ export class SappersClient {
   /** The Raft configuration as the agent sees it (with progress when it leads). */
   raft(): Promise<RaftView> {
     return this.#request('GET', '/v1/operator/raft');
+  }
+
+  /** Operator recover on this survivor (see docs/operator-guide.md, Quorum loss). */
+  recover(): Promise<RecoverResult> {
+    return this.#request('POST', '/v1/operator/recover', undefined, Math.max(this.#timeoutMs, 30_000));
   }
 
   /** Asks the agent to leave the cluster for good and stop; resolves once it is out. */

@@ -12,4 +12,14 @@ const Id = Type.String({ minLength: 1, maxLength: MAX_ID_CHARS });
 export const ClusterMessages = {
   'cluster.leave': Type.Object({ node: Id }, { additionalProperties: false }),
   'cluster.leave-reply': Type.Object({ accepted: Type.Boolean(), removed: Type.Boolean(), leader: Type.Optional(Id) }, { additionalProperties: false }),
+  /** Where a node's log ends (operator recover picks the freshest survivor). */
+  'cluster.log-position': Type.Object({}, { additionalProperties: false }),
+  'cluster.log-position-reply': Type.Object(
+    {
+      lastIndex: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
+      lastTerm: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
+      epoch: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }),
+    },
+    { additionalProperties: false },
+  ),
 } as const;

@@ -27,6 +27,8 @@ export const NodeMetaSchema = Type.Object(
     rpcAddr: Type.String({ maxLength: MAX_ADDRESS_CHARS }),
     httpAddr: Type.String({ maxLength: MAX_ADDRESS_CHARS }),
     startedAtMs: Count,
+    /** The Raft cluster epoch this node belongs to (raised by operator recover); absent = 1. */
+    epoch: Type.Optional(Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER })),
   },
   strict,
 );

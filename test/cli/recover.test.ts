@@ -1,0 +1,91 @@
+// Quorum loss and operator recover with real agents: with two of three voters gone, writes stop
+// (never a split brain); `operator recover` on the survivor makes it the only voter of a new
+// epoch with its data; the old voters come back, move their old-epoch state aside, rejoin fresh
+// and vote again. Deadlines only guard against hangs.
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ClientError, SappersClient } from '../../src/client/client.ts';
+import { runCli, startAgent, type AgentProcess } from '../helpers/agent-process.ts';
+
+const root = await mkdtemp(join(tmpdir(), 'sappers-recover-'));
+const running = new Map<string, AgentProcess>();
+after(async () => {
+  await Promise.all([...running.values()].map((a) => a.stop('SIGKILL')));
+  await rm(root, { recursive: true, force: true });
+});
+
+async function agent(name: string, extra: string[] = []): Promise<AgentProcess> {
+  const a = await startAgent(['--data-dir', join(root, name), '--node-id', name, '--bind', '127.0.0.1', '--gossip-preset', 'local', '--learner-stable-ms', '1000', ...extra]);
+  running.set(name, a);
+  return a;
+}
+
+const client = (a: AgentProcess): SappersClient => new SappersClient({ addr: a.addr, timeoutMs: 15_000 });
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (e) {
+      last = e instanceof Error ? e.message : String(e);
+    }
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}${last ? ` (last: ${last})` : ''}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+describe('quorum loss and operator recover (real agents)', { concurrency: false }, () => {
+  it('stops writes without a majority, recovers on the survivor, and takes the others back fresh', async () => {
+    const a = await agent('a');
+    const joinAddr = `127.0.0.1:${(await client(a).status()).ports.gossip}`;
+    await agent('b', ['--join', joinAddr]);
+    await agent('c', ['--join', joinAddr]);
+    await until('three voters', async () => ((await client(a).status()).voters.length === 3 ? true : undefined));
+    await client(a).kvPut('kept', 'across recovery');
+
+    // Two of three voters die: the survivor refuses writes and says no-quorum.
+    for (const n of ['b', 'c']) {
+      await running.get(n)!.stop('SIGKILL');
+      running.delete(n);
+    }
+    await until('no-quorum on the survivor', async () => ((await client(a).status()).state === 'no-quorum' ? true : undefined));
+    await assert.rejects(client(a).kvPut('x', 'y'), (e: unknown) => e instanceof ClientError && e.status === 503);
+
+    // Recover on the survivor: a new epoch with a as the only voter, data intact, writes again.
+    const refused = await runCli(['--addr', a.addr, 'operator', 'recover']);
+    assert.equal(refused.code, 2, 'without a terminal, recover wants --yes');
+    const r = await runCli(['--addr', a.addr, 'operator', 'recover', '--yes', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((JSON.parse(r.stdout) as { epoch: number }).epoch, 2);
+    const s = await until('the survivor to lead epoch 2', async () => {
+      const st = await client(a).status();
+      return st.state === 'active' && st.leader === 'a' ? st : undefined;
+    });
+    assert.deepEqual([s.epoch, s.voters], [2, ['a']]);
+    assert.equal((await client(a).kvGet('kept'))?.value, 'across recovery');
+    await client(a).kvPut('after', 'recovery');
+    // A second recovery is refused while a leader serves.
+    const again = await runCli(['--addr', a.addr, 'operator', 'recover', '--yes']);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /a leader \(a\) is serving/);
+
+    // The old voters return (epoch 1): they move their state aside, rejoin fresh and vote again.
+    const b = await agent('b', ['--join', joinAddr]);
+    const c = await agent('c', ['--join', joinAddr]);
+    await until('three voters in epoch 2', async () => {
+      const statuses = await Promise.all([a, b, c].map((x) => client(x).status()));
+      return statuses.every((st) => st.epoch === 2 && st.voters.length === 3 && st.leader !== null) ? true : undefined;
+    });
+    for (const x of [b, c]) assert.equal((await client(x).kvGet('after'))?.value, 'recovery');
+    const aside = (await readdir(join(root, 'b'))).filter((f) => f.startsWith('raft.epoch-1.'));
+    assert.equal(aside.length, 1, 'the old-epoch state was moved aside, not deleted');
+    const events = await client(a).events(1);
+    assert.ok(events.events.some((e) => e.type === 'operator.recover'), 'the recovery is an event');
+  });
+});
