@@ -1,5 +1,6 @@
 // The composition root: turns a validated config into a running agent, and back into nothing
 // on shutdown. Each later subsystem (membership, Raft, scheduler) is wired in here.
+import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -9,6 +10,7 @@ import { createApiServer } from '../api/server.ts';
 import { ApiError } from '../api/errors.ts';
 import type { KvApi, KvEntryData } from '../api/kv.ts';
 import type { RaftView } from '../api/operator.ts';
+import type { SessionView } from '../api/sessions.ts';
 import type { NodeId } from '../core/raft/types.ts';
 import type { MemberView, Status } from '../api/schemas.ts';
 import type { ClusterFsm } from '../core/fsm/fsm.ts';
@@ -322,9 +324,48 @@ export class Agent implements KvApi {
     }));
   }
 
-  async kvPut(key: string, value: Uint8Array, cas: number | undefined): Promise<{ revision: number }> {
-    const command: Command = cas === undefined ? { type: 'kv.put', atMs: this.#wallMs(), key, value } : { type: 'kv.put', atMs: this.#wallMs(), key, value, ifModRevision: cas };
+  async kvPut(key: string, value: Uint8Array, cas: number | undefined, session?: string): Promise<{ revision: number }> {
+    const command: Command = {
+      type: 'kv.put',
+      atMs: this.#wallMs(),
+      key,
+      value,
+      ...(cas === undefined ? {} : { ifModRevision: cas }),
+      ...(session === undefined ? {} : { session }),
+    };
     return { revision: writeOutcome(await this.#propose(command), key) };
+  }
+
+  async sessionCreate(ttlMs: number, owner: string): Promise<SessionView> {
+    const id = randomUUID();
+    writeOutcome(await this.#propose({ type: 'session.create', atMs: this.#wallMs(), id, ttlMs, owner }), id);
+    return this.#sessionView(id);
+  }
+
+  async sessionRenew(id: string): Promise<SessionView> {
+    const result = await this.#propose({ type: 'session.keepalive', atMs: this.#wallMs(), id });
+    if (!result.ok && result.code === 'not-found') throw new ApiError('not-found', `no session ${JSON.stringify(id)}: it expired or was released; create a new one`);
+    writeOutcome(result, id);
+    return this.#sessionView(id);
+  }
+
+  async sessionRelease(id: string): Promise<void> {
+    const result = await this.#propose({ type: 'session.destroy', atMs: this.#wallMs(), id, reason: 'released' });
+    if (!result.ok && result.code === 'not-found') throw new ApiError('not-found', `no session ${JSON.stringify(id)}: it expired or was released`);
+    writeOutcome(result, id);
+  }
+
+  async sessionList(stale: boolean): Promise<SessionView[]> {
+    const consensus = await this.#readable(stale);
+    return consensus.machine.fsm.sessions().map((x) => ({ id: x.id, owner: x.owner, ttlMs: x.ttlMs, expiresAtMs: x.expiresAtMs }));
+  }
+
+  /** The session as applied here, after a read barrier (the write may have gone to the leader). */
+  async #sessionView(id: string): Promise<SessionView> {
+    const consensus = await this.#readable(false);
+    const x = consensus.machine.fsm.session(id);
+    if (x === undefined) throw new ApiError('not-found', `no session ${JSON.stringify(id)}`);
+    return { id: x.id, owner: x.owner, ttlMs: x.ttlMs, expiresAtMs: x.expiresAtMs };
   }
 
   async kvDelete(key: string, cas: number | undefined): Promise<{ revision: number }> {

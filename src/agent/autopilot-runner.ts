@@ -3,7 +3,7 @@
 // it out (a configuration change or a leadership transfer) and records it as an event with its
 // reason (DESIGN.md, Autopilot: every decision is an event). When the voter set needs nothing,
 // it keeps the replicated node registry in step with gossip (one record per round), so joins,
-// address or tag changes and departures are events too.
+// address or tag changes and departures are events too. It also expires TTL sessions.
 
 import { Autopilot } from '../core/autopilot/autopilot.ts';
 import type { AutopilotDecision, AutopilotInput, AutopilotSettings, FollowerProgress, MemberView } from '../core/autopilot/types.ts';
@@ -14,6 +14,8 @@ import type { Consensus } from './consensus.ts';
 import type { Logger } from './log.ts';
 
 const INTERVAL_MS = 1000;
+/** Bounds the work of one round; the rest expire in the next rounds. */
+const MAX_EXPIRIES_PER_ROUND = 64;
 
 export class AutopilotRunner {
   readonly #autopilot: Autopilot;
@@ -60,6 +62,7 @@ export class AutopilotRunner {
     if (!leading || this.#busy) return;
     this.#busy = true;
     try {
+      await this.#expireSessions();
       const decision = this.#autopilot.decide(this.#input());
       if (decision.kind === 'wait') await this.#syncRegistry();
       await this.#carryOut(decision);
@@ -115,6 +118,17 @@ export class AutopilotRunner {
     this.#log.info({ change: decision.kind, node: decision.node, reason: decision.reason }, 'autopilot changes the voter set');
     await node.proposeConfigChange({ kind: decision.kind, node: decision.node });
     await this.#record(`autopilot.${decision.kind}`, decision.node, decision.reason);
+  }
+
+  /**
+   * Ends sessions whose TTL passed by the leader's clock; the state machine applies it only if the
+   * session really expired by the command's time (a keepalive may have been applied first).
+   */
+  async #expireSessions(): Promise<void> {
+    const atMs = Math.round(this.#clock.wallMs());
+    for (const session of this.#consensus.machine.fsm.expiredSessions(atMs).slice(0, MAX_EXPIRIES_PER_ROUND)) {
+      await this.#consensus.propose({ type: 'session.destroy', atMs, id: session.id, reason: 'expired' });
+    }
   }
 
   /** Records one gossip member whose registry entry is missing or outdated, or one that left. */

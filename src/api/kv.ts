@@ -1,5 +1,5 @@
 // KV routes of the HTTP API (DESIGN.md, Interfaces):
-//   PUT    /v1/kv/<key>[?cas=<modRevision>]   body = raw value          -> {revision}
+//   PUT    /v1/kv/<key>[?cas=<modRevision>][&session=<id>]  body = raw value -> {revision}
 //   GET    /v1/kv/<key>[?stale][&raw]                                    -> entry, or the raw value
 //   DELETE /v1/kv/<key>[?cas=<modRevision>]                              -> {revision}
 //   GET    /v1/kv?prefix=P[&limit=N][&stale]                             -> {entries, more, revision}
@@ -41,7 +41,8 @@ export interface KvEntryData {
 
 /** What the KV routes need from the agent. Errors are ApiErrors (conflict, no-leader, ...). */
 export interface KvApi {
-  kvPut(key: string, value: Uint8Array, cas: number | undefined): Promise<{ revision: number }>;
+  /** With a session, the key is deleted when the session ends (locks, leader keys). */
+  kvPut(key: string, value: Uint8Array, cas: number | undefined, session?: string): Promise<{ revision: number }>;
   kvDelete(key: string, cas: number | undefined): Promise<{ revision: number }>;
   kvGet(key: string, stale: boolean): Promise<KvEntryData | undefined>;
   kvList(prefix: string, limit: number, stale: boolean): Promise<{ entries: KvEntryData[]; more: boolean; revision: number }>;
@@ -79,7 +80,8 @@ function kvRoutes(app: FastifyInstance, kv: KvApi, errors: Record<string, unknow
     const key = keyOf(request);
     const value = bodyBytes(request.body);
     if (value.length > MAX_VALUE_BYTES) throw new ApiError('payload-too-large', `value of ${value.length} bytes exceeds ${MAX_VALUE_BYTES}`);
-    return kv.kvPut(key, value, casOf(request));
+    const session = (request.query as Record<string, string | undefined>)['session'];
+    return kv.kvPut(key, value, casOf(request), session === undefined || session === '' ? undefined : session);
   });
 
   app.delete('/v1/kv/*', { schema: { response: { 200: KvWriteSchema, ...errors } } }, async (request) => kv.kvDelete(keyOf(request), casOf(request)));

@@ -6,12 +6,13 @@ import { ApiError, type ApiErrorBody } from './errors.ts';
 import { registerKvRoutes, type KvApi } from './kv.ts';
 import { registerMetricsRoute, type MetricsApi } from './metrics-route.ts';
 import { registerOperatorRoutes, type OperatorApi } from './operator.ts';
+import { registerSessionRoutes, type SessionApi } from './sessions.ts';
 import { registerStreamRoutes, type StreamApi } from './streams.ts';
 import { ErrorSchema, MemberSchema, StatusSchema, type MemberView, type Status } from './schemas.ts';
 import { Type } from '@sinclair/typebox';
 
 /** What the API needs from the agent. Grows as the agent does (KV, members, events, ...). */
-export interface AgentApi extends KvApi, StreamApi, OperatorApi, MetricsApi {
+export interface AgentApi extends KvApi, StreamApi, OperatorApi, MetricsApi, SessionApi {
   status(): Status;
   members(): MemberView[];
   /** Graceful departure: out of the configuration, then the agent stops. */
@@ -57,6 +58,7 @@ export function createApiServer(options: ApiServerOptions): FastifyInstance {
   registerKvRoutes(app, options.agent, errors);
   registerStreamRoutes(app, options.agent, errors);
   registerOperatorRoutes(app, options.agent, errors);
+  registerSessionRoutes(app, options.agent, errors);
   registerMetricsRoute(app, options.agent, errors);
 
   return app;

@@ -2,6 +2,7 @@
 import type { Static } from '@sinclair/typebox';
 import type { KvEntryView, KvListView } from '../api/kv.ts';
 import type { RaftView, RecoverResult } from '../api/operator.ts';
+import type { SessionView } from '../api/sessions.ts';
 import type { EventsPageSchema } from '../api/streams.ts';
 import { readSse, type SseMessage } from './sse.ts';
 
@@ -129,9 +130,31 @@ export class SappersClient {
   }
 
   /** Writes the value; with cas, only if the key's modRevision is cas (0: only if absent). */
-  kvPut(key: string, value: Uint8Array | string, options: { cas?: number } = {}): Promise<{ revision: number }> {
+  kvPut(key: string, value: Uint8Array | string, options: { cas?: number; session?: string } = {}): Promise<{ revision: number }> {
     const body = typeof value === 'string' ? new TextEncoder().encode(value) : value;
-    return this.#request('PUT', `/v1/kv/${encodeKey(key)}${options.cas === undefined ? '' : `?cas=${options.cas}`}`, body);
+    const query = new URLSearchParams();
+    if (options.cas !== undefined) query.set('cas', String(options.cas));
+    if (options.session !== undefined) query.set('session', options.session);
+    const q = query.toString();
+    return this.#request('PUT', `/v1/kv/${encodeKey(key)}${q === '' ? '' : `?${q}`}`, body);
+  }
+
+  /** A TTL session: keys written with it are deleted when it is released or expires. */
+  sessionCreate(ttlMs: number, owner?: string): Promise<SessionView> {
+    const body = new TextEncoder().encode(JSON.stringify(owner === undefined ? { ttlMs } : { ttlMs, owner }));
+    return this.#request('POST', '/v1/sessions', body, this.#timeoutMs, 'application/json');
+  }
+
+  sessionRenew(id: string): Promise<SessionView> {
+    return this.#request('PUT', `/v1/sessions/${encodeURIComponent(id)}/renew`);
+  }
+
+  sessionRelease(id: string): Promise<{ released: boolean }> {
+    return this.#request('DELETE', `/v1/sessions/${encodeURIComponent(id)}`);
+  }
+
+  sessions(): Promise<SessionView[]> {
+    return this.#request('GET', '/v1/sessions');
   }
 
   kvDelete(key: string, options: { cas?: number } = {}): Promise<{ revision: number }> {
@@ -145,11 +168,11 @@ export class SappersClient {
     return this.#request('GET', `/v1/kv?${query.toString()}`);
   }
 
-  async #request<T>(method: string, path: string, requestBody?: Uint8Array, timeoutMs = this.#timeoutMs): Promise<T> {
+  async #request<T>(method: string, path: string, requestBody?: Uint8Array, timeoutMs = this.#timeoutMs, contentType = 'application/octet-stream'): Promise<T> {
     const url = `${this.addr}${path}`;
     const headers: Record<string, string> = { accept: 'application/json' };
     if (this.#token) headers.authorization = `Bearer ${this.#token}`;
-    if (requestBody !== undefined) headers['content-type'] = 'application/octet-stream';
+    if (requestBody !== undefined) headers['content-type'] = contentType;
     let response: Response;
     try {
       response = await fetch(url, { method, headers, signal: AbortSignal.timeout(timeoutMs), ...(requestBody === undefined ? {} : { body: requestBody }) });
