@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { SappersClient } from '../../src/client/client.ts';
 import type { Status } from '../../src/api/schemas.ts';
 import { startAgent, type AgentProcess } from '../helpers/agent-process.ts';
+import { until } from '../helpers/until.ts';
 
 const root = await mkdtemp(join(tmpdir(), 'sappers-autopilot-'));
 const running = new Map<string, AgentProcess>();
@@ -58,20 +59,6 @@ async function start(name: string): Promise<AgentProcess> {
 
 const client = (a: AgentProcess): SappersClient => new SappersClient({ addr: a.addr, timeoutMs: 15_000 });
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e instanceof Error ? e.message : String(e);
-    }
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}${last ? ` (last: ${last})` : ''}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 /** Every running agent agrees on one leader and on `voters` voters; returns the statuses. */
 async function settled(voters: number): Promise<Status[]> {

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { ClientError, SappersClient } from '../../src/client/client.ts';
 import type { Status } from '../../src/api/schemas.ts';
 import { runCli, startAgent, type AgentProcess } from '../helpers/agent-process.ts';
+import { until } from '../helpers/until.ts';
 
 const root = await mkdtemp(join(tmpdir(), 'sappers-cluster-'));
 const running = new Map<string, AgentProcess>();
@@ -30,20 +31,6 @@ async function agent(name: string, extra: string[] = []): Promise<AgentProcess> 
 
 const client = (a: AgentProcess): SappersClient => new SappersClient({ addr: a.addr, timeoutMs: 15_000 });
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError = '';
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (e) {
-      lastError = e instanceof Error ? e.message : String(e);
-    }
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}${lastError ? ` (last error: ${lastError})` : ''}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 describe('a Raft cluster of real agents', { concurrency: false }, () => {
   it('forms with three voters, writes through a follower, survives a SIGKILLed leader, and takes it back', async () => {

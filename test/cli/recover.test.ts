@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClientError, SappersClient } from '../../src/client/client.ts';
 import { runCli, startAgent, type AgentProcess } from '../helpers/agent-process.ts';
+import { until } from '../helpers/until.ts';
 
 const root = await mkdtemp(join(tmpdir(), 'sappers-recover-'));
 const running = new Map<string, AgentProcess>();
@@ -25,20 +26,6 @@ async function agent(name: string, extra: string[] = []): Promise<AgentProcess> 
 
 const client = (a: AgentProcess): SappersClient => new SappersClient({ addr: a.addr, timeoutMs: 15_000 });
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e instanceof Error ? e.message : String(e);
-    }
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}${last ? ` (last: ${last})` : ''}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 describe('quorum loss and operator recover (real agents)', { concurrency: false }, () => {
   it('stops writes without a majority, recovers on the survivor, and takes the others back fresh', async () => {

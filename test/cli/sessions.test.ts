@@ -4,21 +4,13 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ClientError, SappersClient } from '../../src/client/client.ts';
 import { startAgent, type AgentProcess } from '../helpers/agent-process.ts';
+import { until } from '../helpers/until.ts';
 
 let agent: AgentProcess | undefined;
 after(async () => {
   await agent?.stop('SIGKILL');
 });
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('TTL sessions (real agent)', { concurrency: false }, () => {
   it('a released session takes its keys with it; an unrenewed one expires with them', async () => {
