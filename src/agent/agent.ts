@@ -20,6 +20,7 @@ import { archiveForRejoin, Consensus, ConsensusError, forceSoleVoter } from './c
 import { startGossip, type Gossip } from './gossip.ts';
 import { AgentMetrics, type MetricsExposition, type ProposalOutcome } from './metrics.ts';
 import type { Clock, Timer } from '../runtime/clock.ts';
+import { formatAddress } from '../runtime/transport/address.ts';
 import { VERSION } from '../version.ts';
 
 /** How long a graceful leave may take to spread before the agent stops anyway. */
@@ -100,7 +101,10 @@ export class Agent implements KvApi {
       const nodeId = await loadNodeId(dataDir, config.nodeId);
       agent = new Agent({ config, deps, nodeId, dataDir, lock, ephemeralDir });
       await agent.#listen();
-      deps.logger.info({ nodeId, dataDir, version: VERSION, ports: agent.status().ports }, 'agent started');
+      // Where to point a browser or the CLI: the wildcard addresses answer on loopback too.
+      const host = agent.#httpHost();
+      const url = `http://${formatAddress(host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host, agent.#httpPort)}`;
+      deps.logger.info({ nodeId, url, dataDir, version: VERSION, ports: agent.status().ports }, 'agent started');
       return agent;
     } catch (e) {
       if (agent) await agent.stop();
