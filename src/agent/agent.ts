@@ -185,7 +185,10 @@ export class Agent implements KvApi {
     this.#autopilot?.stop();
     this.#consensus = undefined;
     await old.close();
-    await change();
+    let changeError: unknown;
+    // Whatever the change did, consensus starts again on what is on disk (RaftStorage keeps it
+    // consistent), so a failed recovery leaves the node as it was rather than without Raft.
+    await change().catch((e: unknown) => (changeError = e));
     const next = await Consensus.start({
       nodeId: this.nodeId,
       dataDir: this.dataDir,
@@ -199,6 +202,7 @@ export class Agent implements KvApi {
     this.#feedMetrics(next);
     gossip.setEpoch(next.epoch);
     await this.#runConsensus(next, gossip);
+    if (changeError !== undefined) throw changeError instanceof Error ? changeError : new Error(String(changeError));
     return next;
   }
 
@@ -211,9 +215,11 @@ export class Agent implements KvApi {
    */
   #scheduleEpochWatch(): void {
     this.#epochTimer = this.#deps.clock.setTimer(EPOCH_WATCH_MS, () => {
-      void this.#checkEpoch().finally(() => {
-        if (this.#stopping === undefined) this.#scheduleEpochWatch();
-      });
+      void this.#checkEpoch()
+        .catch((e: unknown) => this.#deps.logger.error({ err: e instanceof Error ? e.message : String(e) }, 'rejoining the newer cluster epoch failed; retrying'))
+        .finally(() => {
+          if (this.#stopping === undefined) this.#scheduleEpochWatch();
+        });
     });
   }
 
