@@ -4,12 +4,15 @@ import { randomBytes } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
+import { join } from 'node:path';
 import { SeededRandom } from '../core/random.ts';
 import { SWIM_PRESETS } from '../core/swim/config.ts';
 import { Swim } from '../core/swim/swim.ts';
 import type { NodeId } from '../core/swim/types.ts';
 import type { Clock, Timer } from '../runtime/clock.ts';
 import { Membership } from '../runtime/membership.ts';
+import { readAtomic, writeAtomic } from '../runtime/storage/atomic-file.ts';
+import { NodeFileSystem } from '../runtime/storage/node-fs.ts';
 import { formatAddress } from '../runtime/transport/address.ts';
 import { TcpRpcTransport } from '../runtime/transport/rpc.ts';
 import { UdpTransport } from '../runtime/transport/udp.ts';
@@ -27,6 +30,9 @@ const MAX_DATAGRAM_BYTES = 8192;
 const RESOURCE_REFRESH_MS = 10_000;
 /** Publish resources at least this often even without a big change. */
 const RESOURCE_MAX_AGE_MS = 300_000;
+/** Gossip addresses of the members last seen alive, joined again on the next start. */
+const KNOWN_PEERS_FILE = 'known-peers.json';
+const MAX_KNOWN_PEERS = 64;
 
 export interface Gossip {
   readonly membership: Membership;
@@ -95,11 +101,30 @@ export async function startGossip(init: GossipInit): Promise<Gossip> {
   const membership = new Membership({ swim, datagrams, stream, codec: createWireCodec(), clock, keyring, log });
 
   let closed = false;
+  // The members known before a restart are joined too: after a whole cluster reboots, a node
+  // started without --join (the one that originated the cluster) still finds the others.
+  const known = await readKnownPeers(init.dataDir, log);
   if (config.join.length > 0) {
     void resolveJoin(config.join, clock, log, () => closed).then((addrs) => {
-      if (addrs.length > 0 && !closed) membership.join(addrs);
+      const all = [...new Set([...addrs, ...known])].filter((a) => a !== advertiseAddr);
+      if (all.length > 0 && !closed) membership.join(all);
     });
+  } else if (known.length > 0) {
+    membership.join(known.filter((a) => a !== advertiseAddr));
   }
+  let savedPeers = JSON.stringify([...known].sort());
+  const savePeers = async (): Promise<void> => {
+    const addrs = membership.members().filter((m) => m.status === 'alive' && m.addr !== advertiseAddr).map((m) => m.addr).sort().slice(0, MAX_KNOWN_PEERS);
+    const text = JSON.stringify(addrs);
+    if (addrs.length === 0 || text === savedPeers) return;
+    savedPeers = text;
+    await writeAtomic(new NodeFileSystem(), join(init.dataDir, KNOWN_PEERS_FILE), new TextEncoder().encode(text)).catch((e: unknown) => {
+      log.warn({ err: e instanceof Error ? e.message : String(e) }, 'cannot save the known peers (a full reboot may need --join)');
+    });
+  };
+
+  // A first save soon after start, so a node that is killed early still remembers its peers.
+  const firstSave = clock.setTimer(3000, () => void savePeers());
 
   // Refresh resources; publish only meaningful changes (each publish is a broadcast).
   let publishedAtMs = clock.nowMs();
@@ -115,8 +140,11 @@ export async function startGossip(init: GossipInit): Promise<Gossip> {
           publishedAtMs = clock.nowMs();
           membership.updateMeta({ ...startedMeta, resources, epoch });
         }
-        schedule();
-      });
+        return savePeers();
+      }).catch((e: unknown) => log.warn({ err: e instanceof Error ? e.message : String(e) }, 'resource refresh failed'))
+        .finally(() => {
+          if (!closed) schedule();
+        });
     });
   };
   schedule();
@@ -132,6 +160,8 @@ export async function startGossip(init: GossipInit): Promise<Gossip> {
     },
     leave: (timeoutMs) => membership.leave(timeoutMs),
     async close() {
+      firstSave.cancel();
+      await savePeers();
       closed = true;
       refresh?.cancel();
       await membership.stop();
@@ -182,4 +212,22 @@ function guessAdvertiseHost(): string {
 
 function portOf(address: string): number {
   return Number(address.slice(address.lastIndexOf(':') + 1));
+}
+
+/** The peers saved by an earlier run; a damaged file is ignored with a warning (--join still works). */
+async function readKnownPeers(dataDir: string, log: Logger): Promise<string[]> {
+  const r = await readAtomic(new NodeFileSystem(), join(dataDir, KNOWN_PEERS_FILE));
+  if (!r.ok) {
+    log.warn({ err: r.error.message }, 'ignoring a damaged known-peers file');
+    return [];
+  }
+  if (r.value === undefined) return [];
+  try {
+    const parsed: unknown = JSON.parse(new TextDecoder().decode(r.value));
+    if (!Array.isArray(parsed)) return [];
+    return parsed.filter((a): a is string => typeof a === 'string' && a.length <= 300).slice(0, MAX_KNOWN_PEERS);
+  } catch {
+    log.warn({}, 'ignoring a known-peers file that is not JSON');
+    return [];
+  }
 }
