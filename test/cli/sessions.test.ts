@@ -8,7 +8,8 @@ import { until } from '../helpers/until.ts';
 
 let agent: AgentProcess | undefined;
 after(async () => {
-  await agent?.stop('SIGKILL');
+  // SIGINT, not SIGKILL: a --dev agent removes its temporary data directory on a clean stop.
+  await agent?.stop('SIGINT');
 });
 
 

@@ -8,7 +8,8 @@ import { runCli, startAgent, type AgentProcess } from '../helpers/agent-process.
 
 let agent: AgentProcess | undefined;
 after(async () => {
-  await agent?.stop('SIGKILL');
+  // SIGINT, not SIGKILL: a --dev agent removes its temporary data directory on a clean stop.
+  await agent?.stop('SIGINT');
 });
 
 /** Collects the first n messages of a stream (bounded wait; the stream is aborted after). */
