@@ -17,7 +17,7 @@ import type { ClusterFsm } from '../core/fsm/fsm.ts';
 import type { ApplyResult, Command } from '../core/fsm/types.ts';
 import { AutopilotRunner } from './autopilot-runner.ts';
 import { archiveForRejoin, Consensus, ConsensusError, forceSoleVoter } from './consensus.ts';
-import { startGossip, type Gossip } from './gossip.ts';
+import { readKnownPeers, startGossip, type Gossip } from './gossip.ts';
 import { AgentMetrics, type MetricsExposition, type ProposalOutcome } from './metrics.ts';
 import type { Clock, Timer } from '../runtime/clock.ts';
 import { formatAddress } from '../runtime/transport/address.ts';
@@ -132,7 +132,9 @@ export class Agent implements KvApi {
         dataDir: this.dataDir,
         host,
         port: this.config.ports.rpc,
-        founder: this.config.join.length === 0,
+        // Only a node that has never seen peers originates a cluster: one whose Raft state was
+        // moved away (or lost) but remembers peers must rejoin them, not start a second cluster.
+        founder: this.config.join.length === 0 && (await readKnownPeers(this.dataDir, this.#deps.logger)).length === 0,
         clock: this.#deps.clock,
         logger: this.#deps.logger,
       });

@@ -63,6 +63,7 @@ export class AutopilotRunner {
     this.#busy = true;
     try {
       await this.#expireSessions();
+      if (await this.#removeRegressed()) return;
       const decision = this.#autopilot.decide(this.#input());
       if (decision.kind === 'wait') await this.#syncRegistry();
       await this.#carryOut(decision);
@@ -118,6 +119,25 @@ export class AutopilotRunner {
     this.#log.info({ change: decision.kind, node: decision.node, reason: decision.reason }, 'autopilot changes the voter set');
     await node.proposeConfigChange({ kind: decision.kind, node: decision.node });
     await this.#record(`autopilot.${decision.kind}`, decision.node, decision.reason);
+  }
+
+  /**
+   * A member whose log went backwards lost its Raft state (its data directory was wiped or moved
+   * away): take it out of the configuration, so that it cannot vote with a forgotten vote and so
+   * that it rejoins as a new learner (the autopilot adds it back, fed from the start).
+   */
+  async #removeRegressed(): Promise<boolean> {
+    const node = this.#consensus.node;
+    const status = node.status();
+    for (const [id, p] of status.progress) {
+      if (!p.regressed) continue;
+      const reason = `${id} answered that its log ends below entry ${p.match}, which it had acknowledged: it lost its Raft state; it is removed and rejoins as a new learner`;
+      this.#log.warn({ node: id, match: p.match }, 'a member lost its Raft state; removing it so it rejoins fresh');
+      await node.proposeConfigChange({ kind: 'remove', node: id });
+      await this.#record('autopilot.remove', id, reason);
+      return true;
+    }
+    return false;
   }
 
   /**

@@ -215,7 +215,7 @@ function portOf(address: string): number {
 }
 
 /** The peers saved by an earlier run; a damaged file is ignored with a warning (--join still works). */
-async function readKnownPeers(dataDir: string, log: Logger): Promise<string[]> {
+export async function readKnownPeers(dataDir: string, log: Logger): Promise<string[]> {
   const r = await readAtomic(new NodeFileSystem(), join(dataDir, KNOWN_PEERS_FILE));
   if (!r.ok) {
     log.warn({ err: r.error.message }, 'ignoring a damaged known-peers file');

@@ -4,7 +4,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rename, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -106,5 +106,19 @@ describe('autopilot with real agents', { concurrency: false }, () => {
       assert.equal((await client(a).kvGet('survives'))?.value, 'power cut', `order ${order.join(',')}`);
       assert.equal((await client(a).kvGet('before'))?.value, 'kill');
     }
+  });
+
+  it('a node whose Raft state was moved away rejoins through the peers it remembers instead of originating a new cluster', async () => {
+    const before = (await settled(3))[0]!;
+    await running.get('n1')!.stop('SIGINT');
+    running.delete('n1');
+    await rename(join(root, 'n1', 'raft'), join(root, 'n1', 'raft.moved-by-operator'));
+    const n1 = await start('n1');
+    await until('n1 to rejoin the existing cluster', async () => {
+      const s = await client(n1).status();
+      return s.leader !== null && s.leader !== 'n1' && s.state === 'active' ? s : undefined;
+    });
+    assert.equal((await client(n1).kvGet('survives'))?.value, 'power cut');
+    assert.notEqual(before.leader, null);
   });
 });

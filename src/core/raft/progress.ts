@@ -73,6 +73,13 @@ export class Progress {
   recentActive = false;
   /** The commit index last told to this follower (to send commit-only appends when it moves). */
   sentCommit: LogIndex = 0;
+  /**
+   * The follower answered that its log ends below what it had acknowledged: it lost durable
+   * state (a wiped or replaced data directory). Raft assumes acknowledged entries never vanish,
+   * so it cannot be fed from `match` again, and as a voter it may have forgotten a vote. The
+   * runtime takes it out of the configuration; it then rejoins as a new learner.
+   */
+  regressed = false;
   readonly inflights: Inflights;
 
   constructor(next: LogIndex, maxInflightMsgs: number, maxInflightBytes: number) {

@@ -95,6 +95,8 @@ export interface ProgressView {
   readonly state: Progress['state'];
   readonly recentActive: boolean;
   readonly inflight: number;
+  /** The follower lost entries it had acknowledged (see Progress.regressed). */
+  readonly regressed: boolean;
 }
 
 export interface RaftStatus {
@@ -433,7 +435,7 @@ export class Raft {
   status(): RaftStatus {
     const progress = new Map<NodeId, ProgressView>();
     for (const [id, pr] of this.#progress) {
-      progress.set(id, { match: pr.match, next: pr.next, state: pr.state, recentActive: pr.recentActive, inflight: pr.inflights.count });
+      progress.set(id, { match: pr.match, next: pr.next, state: pr.state, recentActive: pr.recentActive, inflight: pr.inflights.count, regressed: pr.regressed });
     }
     return {
       id: this.id,
@@ -849,10 +851,19 @@ export class Raft {
       if (pr.state === 'replicate' && m.index <= pr.match) return;
       if (pr.state !== 'replicate' && pr.next - 1 !== m.index) return;
       if (pr.state === 'snapshot') return;
+      // An honest follower's hint never falls below what it acknowledged (its entries up to
+      // match are the leader's, with terms <= prevLogTerm): below it, the follower lost its log.
+      if (m.hintIndex < pr.match) pr.regressed = true;
       // Fast backtracking (5.3): skip the follower's whole conflicting term at once.
       const hint = m.hintTerm > 0 ? this.log.lastIndexWithTermAtMost(m.hintIndex, m.hintTerm) : m.hintIndex;
       if (pr.state === 'replicate') pr.becomeProbe();
       pr.next = Math.max(Math.min(m.index, hint + 1), pr.match + 1);
+      if (pr.regressed) {
+        // Probing again from match would be refused again at once: a hot loop. Probe once per
+        // heartbeat until the runtime takes the member out.
+        pr.probeSent = true;
+        return;
+      }
       pr.probeSent = false;
       this.#sendAppend(m.from, true);
       return;
