@@ -32,7 +32,8 @@ describe('wire codec', () => {
           assert.ok(decoded.ok, decoded.ok ? '' : describeDecodeError(decoded.error));
           assert.deepEqual(normalize(decoded.value), normalize(message));
         }),
-        { numRuns: 200 },
+        // A fixed seed: a failure replays exactly (change it to explore other inputs).
+        { numRuns: 200, seed: 20261123 },
       );
     }
   });
