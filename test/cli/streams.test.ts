@@ -29,15 +29,16 @@ async function take(stream: AsyncGenerator<SseMessage>, n: number, controller: A
 }
 
 describe('event log and watches (real agent)', { concurrency: false }, () => {
-  it('streams KV changes under a prefix live, replays from a revision, and records every change as a verifiable event', async () => {
+  it('streams KV changes under a prefix, replays from a revision, and records every change as a verifiable event', async () => {
     agent = await startAgent(['--dev']);
     const client = new SappersClient({ addr: agent.addr });
+    // Both streams start from an explicit point (the next revision, the first event), so a stream
+    // that opens after the writes below still replays them: no race with how fast it connects.
+    const from = (await client.kvList('')).revision + 1;
     const live = new AbortController();
-    const watching = take(client.watch('app/', undefined, live.signal), 3, live);
+    const watching = take(client.watch('app/', from, live.signal), 3, live);
     const following = new AbortController();
     const events = take(client.followEvents(1, following.signal), 4, following);
-    // Give both streams a moment to open before writing (they start from "now").
-    await new Promise((r) => setTimeout(r, 300));
     await client.kvPut('app/a', '1');
     await client.kvPut('other', 'x');
     await client.kvPut('app/b', '2');
