@@ -5,6 +5,7 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runMembershipBench, runMembershipSoakBench } from './membership.bench.ts';
 import { runRaftBench } from './raft.bench.ts';
+import { runRaftWireBench } from './raft-wire.bench.ts';
 import { runWalBench } from './wal.bench.ts';
 
 export interface BenchContext {
@@ -24,6 +25,7 @@ const BENCHMARKS: Readonly<Record<string, (ctx: BenchContext) => Promise<BenchRe
   wal: runWalBench,
   membership: runMembershipBench,
   'membership-soak': runMembershipSoakBench,
+  'raft-wire': runRaftWireBench,
   raft: runRaftBench,
 };
 
