@@ -223,7 +223,8 @@ export class Consensus {
   }
 
   addressOf(id: NodeId): string | undefined {
-    const m = this.#membership?.members().find((x) => x.id === id);
+    // Called for every outgoing Raft batch: a direct lookup, not a copy of the member list.
+    const m = this.#membership?.swim.member(id);
     return m === undefined || m.meta.rpcAddr === '' ? undefined : m.meta.rpcAddr;
   }
 

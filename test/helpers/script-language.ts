@@ -55,3 +55,36 @@ export function fnv1a(text: string): number {
   for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
   return h;
 }
+
+/** What a runner exposes to the shared line loop. */
+export interface ScriptRunner {
+  readonly out: string[];
+  exec(args: string[]): void;
+}
+
+/**
+ * Runs a script line by line: blank lines and comments are echoed, each command is echoed as
+ * "> command" (a trailing " # comment" explains it and is echoed with it) and executed. Bad input
+ * fails with the script's name and line. Returns the transcript.
+ */
+export function runScriptText(scriptName: string, text: string, runner: ScriptRunner): string {
+  const lines = text.split('\n');
+  if (lines.at(-1) === '') lines.pop();
+  lines.forEach((line, i) => {
+    const trimmed = line.trim();
+    if (trimmed === '' || trimmed.startsWith('#')) {
+      runner.out.push(line);
+      return;
+    }
+    runner.out.push(`> ${trimmed}`);
+    const hash = trimmed.indexOf(' #');
+    const command = hash < 0 ? trimmed : trimmed.slice(0, hash).trim();
+    try {
+      runner.exec(command.split(/\s+/));
+    } catch (e) {
+      if (e instanceof ScriptError) throw new ScriptError(`${scriptName}:${i + 1}: ${e.message}\n  ${line}`);
+      throw e;
+    }
+  });
+  return runner.out.join('\n') + '\n';
+}

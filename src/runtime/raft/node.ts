@@ -413,7 +413,9 @@ export class RaftNode {
   }
 
   #settleReads(): void {
-    const applied = this.#raft.status().applied;
+    // Runs every Ready: read the applied index directly (status() copies every follower's progress).
+    if (this.#reads.size === 0) return;
+    const applied = this.#raft.log.applied;
     for (const [id, w] of this.#reads) {
       if (w.index < 0 || w.index > applied) continue;
       this.#reads.delete(id);

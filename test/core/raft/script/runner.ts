@@ -68,7 +68,7 @@
 // Safety is checked as the script runs (Raft paper, Figure 3): one leader per term, every node
 // applies the same entry at an index, and a new leader holds every entry applied anywhere.
 // A breach prints a '!! VIOLATION' line, which script.test.ts refuses to accept as golden.
-import { ScriptError, filterMatches, fnv1a, parseCount, parseFilter, parseLink, type Filter } from '../../../helpers/script-language.ts';
+import { runScriptText, ScriptError, filterMatches, fnv1a, parseCount, parseFilter, parseLink, type Filter } from '../../../helpers/script-language.ts';
 import { SeededRandom } from '../../../../src/core/random.ts';
 import { formatData, formatEntry, formatMessage } from '../../../../src/core/raft/format.ts';
 import { RAFT_DEFAULTS, checkRaftOptions, type RaftOptions } from '../../../../src/core/raft/options.ts';
@@ -141,27 +141,7 @@ export { ScriptError };
 
 /** Runs one script; returns the transcript. Throws ScriptError (with the line) on bad input. */
 export function runScript(scriptName: string, text: string): string {
-  const runner = new Runner(scriptName);
-  const lines = text.split('\n');
-  if (lines.at(-1) === '') lines.pop();
-  lines.forEach((line, i) => {
-    const trimmed = line.trim();
-    if (trimmed === '' || trimmed.startsWith('#')) {
-      runner.out.push(line);
-      return;
-    }
-    // A trailing comment explains the command; it is echoed with it.
-    runner.out.push(`> ${trimmed}`);
-    const hash = trimmed.indexOf(' #');
-    const command = hash < 0 ? trimmed : trimmed.slice(0, hash).trim();
-    try {
-      runner.exec(command.split(/\s+/));
-    } catch (e) {
-      if (e instanceof ScriptError) throw new ScriptError(`${scriptName}:${i + 1}: ${e.message}\n  ${line}`);
-      throw e;
-    }
-  });
-  return runner.out.join('\n') + '\n';
+  return runScriptText(scriptName, text, new Runner(scriptName));
 }
 
 class Runner {

@@ -48,7 +48,7 @@
 // Message notation: A->B for datagrams, A=>B for push-pull (TCP). Updates in brackets:
 // 'alive n1#3' (ID n1, incarnation 3; address shown only when not ID:7702, metadata when set),
 // 'suspect n3#0 by n1', 'dead n3#0 by n1', 'left n3#0'.
-import { ScriptError, filterMatches, fnv1a, parseCount, parseFilter, parseLink, type Filter } from '../../../helpers/script-language.ts';
+import { runScriptText, ScriptError, filterMatches, fnv1a, parseCount, parseFilter, parseLink, type Filter } from '../../../helpers/script-language.ts';
 import { SeededRandom } from '../../../../src/core/random.ts';
 import { SWIM_PRESETS, checkSwimConfig, type SwimConfig, type SwimPreset } from '../../../../src/core/swim/config.ts';
 
@@ -86,24 +86,7 @@ export { ScriptError };
 
 /** Runs one script; returns the transcript. Throws ScriptError (with the line) on bad input. */
 export function runScript(scriptName: string, text: string): string {
-  const runner = new Runner(scriptName);
-  const lines = text.split('\n');
-  if (lines.at(-1) === '') lines.pop();
-  lines.forEach((line, i) => {
-    const trimmed = line.trim();
-    if (trimmed === '' || trimmed.startsWith('#')) {
-      runner.out.push(line);
-      return;
-    }
-    runner.out.push(`> ${trimmed}`);
-    try {
-      runner.exec(trimmed.split(/\s+/));
-    } catch (e) {
-      if (e instanceof ScriptError) throw new ScriptError(`${scriptName}:${i + 1}: ${e.message}\n  ${line}`);
-      throw e;
-    }
-  });
-  return runner.out.join('\n') + '\n';
+  return runScriptText(scriptName, text, new Runner(scriptName));
 }
 
 class Runner {
