@@ -24,6 +24,7 @@ import { Value } from '@sinclair/typebox/value';
 import { Packr } from 'msgpackr';
 import { verifyChain, type EventAnchor } from '../core/fsm/events.ts';
 import type { FsmSnapshot } from '../core/fsm/fsm.ts';
+import { MAX_GOSSIP_KEYS } from '../core/fsm/security.ts';
 import type { ApplyResult, Command, KvChange, KvEntry, NodeId } from '../core/fsm/types.ts';
 import { err, ok, type Result } from '../core/result.ts';
 import { MessageCodec, PROTOCOL_VERSION, describeDecodeError, type DecodeError, type EncodeError } from './codec.ts';
@@ -113,6 +114,17 @@ const Tags = Type.Record(
   { maxProperties: MAX_FSM_TAGS, ...strict },
 );
 
+// Security settings (src/core/fsm/security.ts): PEM text, a hex digest and base64 keys.
+const Pem = Type.String({ minLength: 1, maxLength: 16 * 1024 });
+const GossipKey = Type.String({ pattern: '^[A-Za-z0-9+/]{43}=$', description: 'a base64 AES-256 key' });
+const SecurityFields = {
+  caCertPem: Pem,
+  caKeyPem: Pem,
+  managementTokenSha256: Type.String({ pattern: '^[0-9a-f]{64}$' }),
+  gossipKeys: Type.Array(GossipKey, { minItems: 1, maxItems: MAX_GOSSIP_KEYS }),
+  gossipPrimary: GossipKey,
+};
+
 /** One schema per Command variant, keyed by its `type`. */
 const COMMAND_VARIANTS = {
   'kv.put': Type.Object(
@@ -145,6 +157,11 @@ const COMMAND_VARIANTS = {
     },
     strict,
   ),
+  'security.init': Type.Object({ type: Type.Literal('security.init'), atMs: AtMs, ...SecurityFields }, strict),
+  'security.keyring': Type.Object(
+    { type: Type.Literal('security.keyring'), atMs: AtMs, op: Type.Union([Type.Literal('install'), Type.Literal('use'), Type.Literal('remove')]), key: GossipKey },
+    strict,
+  ),
 } as const;
 
 const C = COMMAND_VARIANTS;
@@ -157,6 +174,8 @@ export const CommandSchema = Type.Union([
   C['node.upsert'],
   C['node.remove'],
   C.note,
+  C['security.init'],
+  C['security.keyring'],
 ]);
 
 const Subject = Type.String({ maxLength: MAX_FSM_SUBJECT_CHARS });
@@ -218,6 +237,7 @@ export const FsmSnapshotSchema = Type.Object(
     sessions: Type.Array(SessionSchema, Items),
     nodes: Type.Array(NodeRecordSchema, Items),
     events: Type.Object({ anchor: Type.Object({ seq: Count, hash: Hash }, strict), kept: Type.Array(EventSchema, Items) }, strict),
+    security: Type.Optional(Type.Object(SecurityFields, strict)),
   },
   strict,
 );

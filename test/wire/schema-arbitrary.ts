@@ -7,6 +7,11 @@ export function arbitraryFor(schema: TSchema): fc.Arbitrary<unknown> {
   const s = schema as TSchema & Record<string, unknown>;
   switch (s[Kind]) {
     case 'String':
+      if (typeof s.pattern === 'string') {
+        const min = num(s.minLength) ?? 0;
+        const max = num(s.maxLength) ?? Infinity;
+        return fc.stringMatching(new RegExp(s.pattern)).filter((x) => x.length >= min && x.length <= max);
+      }
       return fc.string({ minLength: num(s.minLength) ?? 0, maxLength: Math.min(num(s.maxLength) ?? 64, 64) });
     case 'Integer':
       return fc.integer({ min: num(s.minimum) ?? -1e9, max: Math.min(num(s.maximum) ?? 1e9, Number.MAX_SAFE_INTEGER) });

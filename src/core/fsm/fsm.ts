@@ -7,6 +7,7 @@ import { assert, unreachable } from '../result.ts';
 import { sha256Hex } from '../sha256.ts';
 import { EventLog, type EventAnchor, type EventBody } from './events.ts';
 import { KvStore } from './kv.ts';
+import { changeKeyring, keyFingerprint, type KeyringChange, type SecurityInit, type SecurityState } from './security.ts';
 import type { ApplyResult, ClusterEvent, Command, KvChange, KvEntry, NodeId, NodeRecord, Revision, Session } from './types.ts';
 
 export interface FsmOptions {
@@ -26,6 +27,8 @@ export interface FsmSnapshot {
   readonly sessions: readonly Session[];
   readonly nodes: readonly NodeRecord[];
   readonly events: { readonly anchor: EventAnchor; readonly kept: readonly ClusterEvent[] };
+  /** Absent until the originating node records it (and in clusters run with --insecure). */
+  readonly security?: SecurityState | undefined;
 }
 
 /** A change a watcher or the event stream should hear about, in apply order. */
@@ -36,6 +39,7 @@ export class ClusterFsm {
   readonly #events: EventLog;
   #sessions = new Map<string, Session>();
   #nodes = new Map<NodeId, NodeRecord>();
+  #security: SecurityState | undefined;
   #nowMs = 0;
   #appliedIndex = 0;
   #listeners: ((n: FsmNotification) => void)[] = [];
@@ -68,6 +72,10 @@ export class ClusterFsm {
         return this.#removeNode(index, command.id, command.reason);
       case 'note':
         return this.#ok(this.#event(index, command.kind, command.subject, { message: command.message }));
+      case 'security.init':
+        return this.#initSecurity(index, command);
+      case 'security.keyring':
+        return this.#changeKeyring(index, command);
       default:
         return unreachable(command);
     }
@@ -137,6 +145,11 @@ export class ClusterFsm {
     return this.#nodes.get(id);
   }
 
+  /** The cluster's CA, token hash and gossip keyring, once recorded (see security.ts). */
+  get security(): SecurityState | undefined {
+    return this.#security;
+  }
+
   events(fromSeq: number, limit?: number): ClusterEvent[] {
     return this.#events.since(fromSeq, limit);
   }
@@ -159,6 +172,7 @@ export class ClusterFsm {
       sessions: [...this.#sessions.values()],
       nodes: [...this.#nodes.values()],
       events: { anchor: this.#events.anchor, kept: [...this.#events.all()] },
+      ...(this.#security === undefined ? {} : { security: this.#security }),
     };
   }
 
@@ -169,9 +183,26 @@ export class ClusterFsm {
     this.#sessions = new Map(s.sessions.map((x) => [x.id, x]));
     this.#nodes = new Map(s.nodes.map((x) => [x.id, x]));
     this.#events.restore(s.events.anchor, s.events.kept);
+    this.#security = s.security;
   }
 
   // --- Commands ------------------------------------------------------------------------------
+
+  #initSecurity(index: number, command: SecurityInit): ApplyResult {
+    if (this.#security !== undefined) return { ok: false, code: 'exists', subject: 'security' };
+    const { caCertPem, caKeyPem, managementTokenSha256, gossipKeys, gossipPrimary } = command;
+    if (!gossipKeys.includes(gossipPrimary)) return { ok: false, code: 'invalid', reason: 'the primary gossip key must be one of the installed keys' };
+    this.#security = { caCertPem, caKeyPem, managementTokenSha256, gossipKeys: [...gossipKeys], gossipPrimary };
+    return this.#ok(this.#event(index, 'security.init', 'cluster', { gossipKeys: gossipKeys.length, primaryKey: keyFingerprint(gossipPrimary) }));
+  }
+
+  #changeKeyring(index: number, command: KeyringChange): ApplyResult {
+    if (this.#security === undefined) return { ok: false, code: 'not-found', subject: 'security' };
+    const changed = changeKeyring(this.#security, command);
+    if (!('next' in changed)) return changed.code === 'invalid' ? { ok: false, code: 'invalid', reason: changed.reason } : { ok: false, code: 'not-found', subject: changed.subject };
+    this.#security = changed.next;
+    return this.#ok(this.#event(index, `keyring.${command.op}`, keyFingerprint(command.key), { installed: changed.next.gossipKeys.length }));
+  }
 
   #put(index: number, key: string, value: Uint8Array, ifModRevision: number | undefined, session: string | undefined): ApplyResult {
     const before = this.#kv.get(key);

@@ -4,6 +4,7 @@
 // as `atMs`, the proposer's wall clock written into the command, so every node sees the same.
 
 import type { NodeId } from '../swim/types.ts';
+import type { KeyringChange, SecurityInit } from './security.ts';
 
 export type { NodeId };
 
@@ -18,7 +19,9 @@ export type Command =
   | SessionDestroy
   | NodeUpsert
   | NodeRemove
-  | Note;
+  | Note
+  | SecurityInit
+  | KeyringChange;
 
 interface CommandBase {
   /** The proposer's wall clock (ms since the epoch); the state machine's time never goes back. */

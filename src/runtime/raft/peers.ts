@@ -46,13 +46,16 @@ export class RaftPeers {
   /** The incoming snapshot being received, and how many bytes of it are on disk. */
   #incoming: { key: string; offset: number } | undefined;
   #stopped = false;
-  /** Messages dropped because they came from another cluster or did not decode. */
-  readonly counters = { refusedForeign: 0, droppedMalformed: 0, sendFailures: 0 };
+  /**
+   * Messages dropped because they came from another cluster, did not decode, or claimed to be
+   * from a node other than the one named by the sender's TLS certificate (impersonation).
+   */
+  readonly counters = { refusedForeign: 0, droppedMalformed: 0, sendFailures: 0, refusedImpersonation: 0 };
 
   constructor(options: RaftPeersOptions) {
     this.#o = options;
-    options.rpc.onMessage(RAFT_MESSAGES_METHOD, (body, ctx) => this.#onBatch(body, ctx.from));
-    options.rpc.handle(RAFT_SNAPSHOT_METHOD, (body) => this.#onChunk(body));
+    options.rpc.onMessage(RAFT_MESSAGES_METHOD, (body, ctx) => this.#onBatch(body, ctx.from, ctx.peerIdentity));
+    options.rpc.handle(RAFT_SNAPSHOT_METHOD, (body, ctx) => this.#onChunk(body, ctx.peerIdentity));
   }
 
   stop(): void {
@@ -105,7 +108,7 @@ export class RaftPeers {
     flush();
   }
 
-  #onBatch(body: Uint8Array, from: Address): void {
+  #onBatch(body: Uint8Array, from: Address, peerIdentity: string | undefined): void {
     if (this.#stopped) return;
     const decoded = decodeRaftBatch(this.#codec, body);
     if (!decoded.ok) {
@@ -116,6 +119,14 @@ export class RaftPeers {
     if (decoded.value.cluster !== this.#o.cluster) {
       this.counters.refusedForeign++;
       this.#o.log?.warn({ from, cluster: decoded.value.cluster }, 'refused raft messages from another cluster');
+      return;
+    }
+    // Under mutual TLS a peer speaks only for the node its certificate names: a member holding
+    // a valid certificate must not cast votes or send appends in another member's name.
+    const impostor = peerIdentity === undefined ? undefined : decoded.value.messages.find((m) => m.from !== peerIdentity);
+    if (impostor !== undefined) {
+      this.counters.refusedImpersonation++;
+      this.#o.log?.warn({ from, certificate: peerIdentity, claimed: impostor.from }, 'refused raft messages sent in another node\'s name');
       return;
     }
     this.#o.onMessages(decoded.value.messages.filter((m) => m.to === this.#o.id));
@@ -166,7 +177,7 @@ export class RaftPeers {
     }
   }
 
-  async #onChunk(body: Uint8Array): Promise<Uint8Array> {
+  async #onChunk(body: Uint8Array, peerIdentity: string | undefined): Promise<Uint8Array> {
     const reply = (nextOffset: number, error?: string): Uint8Array => {
       const encoded = encodeSnapshotChunkReply(this.#codec, error === undefined ? { nextOffset } : { nextOffset, error });
       if (!encoded.ok) throw new Error(encoded.error);
@@ -181,6 +192,10 @@ export class RaftPeers {
       return reply(0, `snapshot from another cluster (${c.cluster})`);
     }
     if (c.to !== this.#o.id) return reply(0, `snapshot for ${c.to} reached ${this.#o.id}`);
+    if (peerIdentity !== undefined && c.from !== peerIdentity) {
+      this.counters.refusedImpersonation++;
+      return reply(0, `a snapshot from ${c.from} must come from that node's certificate, not ${peerIdentity}'s`);
+    }
     const key = `${c.snapshot.term}/${c.snapshot.index}/${c.totalBytes}`;
     if (this.#incoming?.key !== key) {
       const present = await this.#o.store.beginIncoming(c.snapshot, c.totalBytes);

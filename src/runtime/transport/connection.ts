@@ -92,6 +92,8 @@ type Inbound = Extract<RpcEnvelope, { kind: 'request' | 'message' }>;
 export class Connection {
   /** The peer's socket address (reported to handlers as ctx.from). */
   readonly peer: Address;
+  /** The verified certificate name of an inbound mutual-TLS peer (ctx.peerIdentity). */
+  readonly peerIdentity: string | undefined;
   readonly #socket: Socket;
   readonly #limits: ConnectionLimits;
   readonly #dispatcher: Dispatcher;
@@ -122,9 +124,11 @@ export class Connection {
     dispatcher: Dispatcher,
     events: ConnectionEvents,
     counters: RpcCounters,
+    peerIdentity?: string,
   ) {
     this.#socket = socket;
     this.peer = peer;
+    this.peerIdentity = peerIdentity;
     this.#limits = limits;
     this.#dispatcher = dispatcher;
     this.#events = events;
@@ -296,7 +300,7 @@ export class Connection {
     this.#handlersInFlight++;
     let result: Promise<Uint8Array>;
     try {
-      result = Promise.resolve(handler(request.body, { from: this.peer, method: request.method }));
+      result = Promise.resolve(handler(request.body, { from: this.peer, method: request.method, peerIdentity: this.peerIdentity }));
     } catch (e) {
       result = Promise.reject(e);
     }
@@ -329,7 +333,7 @@ export class Connection {
       return;
     }
     try {
-      handler(message.body, { from: this.peer, method: message.method });
+      handler(message.body, { from: this.peer, method: message.method, peerIdentity: this.peerIdentity });
     } catch {
       // There is no caller to tell; the counter makes a buggy handler visible.
       this.#counters.handlerErrors++;

@@ -4,7 +4,7 @@
 // bounded, every wait has a deadline from the injected Clock, and close() is bounded too.
 import { randomInt } from 'node:crypto';
 import { connect as netConnect, createServer as netCreateServer, isIP, type Server, type Socket } from 'node:net';
-import { checkServerIdentity, connect as tlsConnect, createServer as tlsCreateServer, type PeerCertificate } from 'node:tls';
+import { checkServerIdentity, connect as tlsConnect, createServer as tlsCreateServer, Server as TlsServer, type PeerCertificate, type TLSSocket } from 'node:tls';
 import { assert } from '../../core/result.ts';
 import { SeededRandom, type Random } from '../../core/random.ts';
 import { SystemClock, type Clock } from '../clock.ts';
@@ -39,6 +39,13 @@ export interface RpcTlsOptions {
    * Nomad's "server.<region>.nomad"), for clusters whose certificates do not list every IP.
    */
   readonly serverName?: string;
+  /**
+   * How a server's certificate is checked beyond its chain to `ca`: 'hostname' (the default:
+   * it must name the dialed host, or serverName) or 'ca' (any certificate from `ca`), for
+   * clusters whose nodes are known by the identity in their certificates rather than by
+   * address; handlers then check ctx.peerIdentity against who a message claims to be from.
+   */
+  readonly verifyServer?: 'hostname' | 'ca';
 }
 
 export interface TcpRpcTransportOptions {
@@ -93,6 +100,8 @@ export class TcpRpcTransport implements RpcTransport {
   readonly localAddress: Address;
   readonly #server: Server;
   readonly #options: TcpRpcTransportOptions;
+  /** Current credentials; replaced by setTlsCredentials (a node that enrolls or renews). */
+  #tls: RpcTlsOptions | undefined;
   readonly #clock: Clock;
   readonly #random: Random;
   readonly #limits: ConnectionLimits;
@@ -142,6 +151,7 @@ export class TcpRpcTransport implements RpcTransport {
   private constructor(server: Server, options: TcpRpcTransportOptions) {
     this.#server = server;
     this.#options = options;
+    this.#tls = options.tls;
     this.#clock = options.clock ?? new SystemClock();
     this.#random = options.random ?? new SeededRandom(randomInt(2 ** 32));
     const maxFrameBytes = options.maxFrameBytes ?? RPC_DEFAULTS.maxFrameBytes;
@@ -170,7 +180,7 @@ export class TcpRpcTransport implements RpcTransport {
       if (options.tls === undefined) this.#accept(socket);
     });
     if (options.tls !== undefined) {
-      server.on('secureConnection', (socket: Socket) => this.#accept(socket));
+      server.on('secureConnection', (socket: TLSSocket) => this.#accept(socket, verifiedName(socket)));
       server.on('tlsClientError', () => {
         this.#counters.tlsClientErrors++;
       });
@@ -299,8 +309,20 @@ export class TcpRpcTransport implements RpcTransport {
     }
   }
 
+  /**
+   * Replaces this node's certificate, key and trusted CA for new connections, both ways (a node
+   * that just got its certificate from the cluster, or renewed it). Connections already open
+   * keep the credentials they were made with. Only for a transport created with TLS.
+   */
+  setTlsCredentials(credentials: Pick<RpcTlsOptions, 'cert' | 'key' | 'ca'>): void {
+    const current = this.#tls;
+    assert(current !== undefined && this.#server instanceof TlsServer, 'setTlsCredentials needs a transport created with tls');
+    this.#server.setSecureContext({ cert: credentials.cert, key: credentials.key, ca: credentials.ca, minVersion: 'TLSv1.2' });
+    this.#tls = { ...current, ...credentials };
+  }
+
   #dial(host: string, port: number): Socket {
-    const tls = this.#options.tls;
+    const tls = this.#tls;
     const common = { host, port, noDelay: true, keepAlive: true, keepAliveInitialDelay: KEEPALIVE_INITIAL_DELAY_MS };
     if (tls === undefined) return netConnect(common);
     const serverName = tls.serverName;
@@ -313,13 +335,15 @@ export class TcpRpcTransport implements RpcTransport {
       rejectUnauthorized: true,
       // SNI carries names only, never IP literals (RFC 6066, section 3).
       ...(serverName !== undefined ? { servername: serverName } : isIP(host) === 0 ? { servername: host } : {}),
-      ...(serverName !== undefined
-        ? { checkServerIdentity: (_host: string, cert: PeerCertificate) => checkServerIdentity(serverName, cert) }
-        : {}),
+      ...(tls.verifyServer === 'ca'
+        ? { checkServerIdentity: () => undefined }
+        : serverName !== undefined
+          ? { checkServerIdentity: (_host: string, cert: PeerCertificate) => checkServerIdentity(serverName, cert) }
+          : {}),
     });
   }
 
-  #accept(socket: Socket): void {
+  #accept(socket: Socket, peerIdentity?: string): void {
     if (this.#closing !== null) {
       socket.destroy();
       return;
@@ -348,7 +372,15 @@ export class TcpRpcTransport implements RpcTransport {
         },
       },
       this.#counters,
+      peerIdentity,
     );
     this.#inbound.add(connection);
   }
+}
+
+/** The common name of a mutual-TLS client's certificate, when the handshake verified it. */
+function verifiedName(socket: TLSSocket): string | undefined {
+  if (!socket.authorized) return undefined;
+  const cn = socket.getPeerCertificate().subject?.CN;
+  return typeof cn === 'string' && cn !== '' ? cn : undefined;
 }

@@ -47,6 +47,11 @@ export interface RequestContext {
   readonly from: Address;
   /** The method name the request was sent to. */
   readonly method: string;
+  /**
+   * Under mutual TLS, the common name of the peer's verified client certificate (a Sappers
+   * node ID); undefined without TLS. Handlers check it against who a message claims to be from.
+   */
+  readonly peerIdentity?: string | undefined;
 }
 
 export type RequestHandler = (body: Uint8Array, ctx: RequestContext) => Promise<Uint8Array> | Uint8Array;
