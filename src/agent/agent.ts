@@ -18,6 +18,7 @@ import type { ApplyResult, Command } from '../core/fsm/types.ts';
 import { AutopilotRunner } from './autopilot-runner.ts';
 import { archiveForRejoin, Consensus, ConsensusError, forceSoleVoter } from './consensus.ts';
 import { readKnownPeers, startGossip, type Gossip } from './gossip.ts';
+import { AgentSecurity, SecurityError } from './security.ts';
 import { AgentMetrics, type MetricsExposition, type ProposalOutcome } from './metrics.ts';
 import type { Clock, Timer } from '../runtime/clock.ts';
 import { formatAddress } from '../runtime/transport/address.ts';
@@ -55,6 +56,8 @@ export class Agent implements KvApi {
   readonly #startedWallMs: number;
   readonly #startedMs: number;
   readonly #metrics: AgentMetrics;
+  readonly #security: AgentSecurity;
+  readonly #founder: boolean;
   #httpPort = 0;
   #gossip: Gossip | undefined;
   #consensus: Consensus | undefined;
@@ -66,17 +69,28 @@ export class Agent implements KvApi {
   /** Resolves when the agent asks its process to stop (after a graceful leave via the API). */
   readonly shutdownRequested: Promise<void> = new Promise((resolve) => (this.#requestShutdown = resolve));
 
-  private constructor(init: { config: AgentConfig; deps: AgentDeps; nodeId: string; dataDir: string; lock: DataDirLock; ephemeralDir: boolean }) {
+  private constructor(init: {
+    config: AgentConfig;
+    deps: AgentDeps;
+    nodeId: string;
+    dataDir: string;
+    lock: DataDirLock;
+    ephemeralDir: boolean;
+    security: AgentSecurity;
+    founder: boolean;
+  }) {
     this.config = init.config;
     this.#deps = init.deps;
     this.nodeId = init.nodeId;
     this.dataDir = init.dataDir;
     this.#lock = init.lock;
     this.#ephemeralDir = init.ephemeralDir;
+    this.#security = init.security;
+    this.#founder = init.founder;
     this.#startedWallMs = init.deps.clock.wallMs();
     this.#startedMs = init.deps.clock.nowMs();
     this.#metrics = this.#createMetrics();
-    this.#http = createApiServer({ agent: this, logger: init.deps.logger });
+    this.#http = createApiServer({ agent: this, logger: init.deps.logger, authorize: (header) => init.security.authorize(header) });
   }
 
   static async start(config: AgentConfig, deps: AgentDeps): Promise<Agent> {
@@ -99,7 +113,11 @@ export class Agent implements KvApi {
     let agent: Agent | undefined;
     try {
       const nodeId = await loadNodeId(dataDir, config.nodeId);
-      agent = new Agent({ config, deps, nodeId, dataDir, lock, ephemeralDir });
+      // Only a node that has never seen peers originates a cluster: one whose Raft state was
+      // moved away (or lost) but remembers peers must rejoin them, not start a second cluster.
+      const founder = config.join.length === 0 && (await readKnownPeers(dataDir, deps.logger)).length === 0;
+      const security = await AgentSecurity.prepare({ config, nodeId, dataDir, founder, clock: deps.clock, logger: deps.logger });
+      agent = new Agent({ config, deps, nodeId, dataDir, lock, ephemeralDir, security, founder });
       await agent.#listen();
       // Where to point a browser or the CLI: the wildcard addresses answer on loopback too.
       const host = agent.#httpHost();
@@ -112,7 +130,7 @@ export class Agent implements KvApi {
         await lock.release();
         if (ephemeralDir) await rm(dataDir, { recursive: true, force: true });
       }
-      throw e instanceof DataDirError ? new AgentStartError(e.message) : e;
+      throw e instanceof DataDirError || e instanceof SecurityError ? new AgentStartError(e.message) : e;
     }
   }
 
@@ -132,9 +150,8 @@ export class Agent implements KvApi {
         dataDir: this.dataDir,
         host,
         port: this.config.ports.rpc,
-        // Only a node that has never seen peers originates a cluster: one whose Raft state was
-        // moved away (or lost) but remembers peers must rejoin them, not start a second cluster.
-        founder: this.config.join.length === 0 && (await readKnownPeers(this.dataDir, this.#deps.logger)).length === 0,
+        founder: this.#founder,
+        tls: this.#security.rpcTls(),
         clock: this.#deps.clock,
         logger: this.#deps.logger,
       });
@@ -153,10 +170,12 @@ export class Agent implements KvApi {
         httpPort: this.#httpPort,
         rpcPort: this.#consensus.port,
         epoch: this.#consensus.epoch,
+        keyring: this.#security.keyring,
       });
     } catch (e) {
       throw new AgentStartError(describeListenError(e, 'gossip', this.#httpHost(), this.config.ports.gossip, '--gossip-port'));
     }
+    this.#security.attach(this.#gossip, () => this.#consensus);
     await this.#runConsensus(this.#consensus, this.#gossip);
     this.#scheduleEpochWatch();
   }
@@ -197,6 +216,7 @@ export class Agent implements KvApi {
       host: this.#httpHost(),
       port,
       founder: false,
+      tls: this.#security.rpcTls(),
       clock: this.#deps.clock,
       logger: this.#deps.logger,
     });
@@ -541,6 +561,7 @@ export class Agent implements KvApi {
     logger.info({ nodeId: this.nodeId, leave }, 'agent stopping');
     this.#autopilot?.stop();
     this.#epochTimer?.cancel();
+    this.#security.close();
     // A leader that stops hands over first: the others need not wait out an election timeout.
     await this.#consensus?.handOverLeadership(HANDOVER_TIMEOUT_MS);
     if (this.#gossip && leave) await this.#gossip.leave(LEAVE_TIMEOUT_MS);

@@ -6,7 +6,6 @@ import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { LineCounter, isMap, isNode, parseDocument, type Document } from 'yaml';
 import { err, ok, type Result } from '../core/result.ts';
-import { KeyringError, parseKey } from '../wire/keyring.ts';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export const GOSSIP_PRESETS = ['lan', 'wan', 'local'] as const;
@@ -31,8 +30,6 @@ export const AgentConfigSchema = Type.Object(
     gossip: Type.Object(
       {
         preset: Type.Union(GOSSIP_PRESETS.map((p) => Type.Literal(p))),
-        /** Base64 AES-256 keys; the first encrypts, all decrypt (rotation). Empty: no encryption. */
-        keys: Type.Array(Type.String({ minLength: 1, maxLength: 200 }), { maxItems: 16 }),
         /** On SIGINT/SIGTERM, leave gracefully (status 'left') instead of just stopping. */
         leaveOnTerminate: Type.Boolean(),
       },
@@ -60,6 +57,27 @@ export const AgentConfigSchema = Type.Object(
       },
       { additionalProperties: false },
     ),
+    /** Security is on by default (see src/agent/security.ts and docs/operator-guide.md). */
+    security: Type.Object(
+      {
+        /** The cluster key (`sappers keygen`): encrypts gossip and admits a node to the cluster. */
+        clusterKeyFile: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
+        /** Where the originating node writes (or reads) the management token; default <dataDir>/management-token. */
+        managementTokenFile: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
+        /** Run without a cluster key: no gossip encryption, plain RPC, no API token. */
+        insecure: Type.Boolean(),
+        /** Operator-supplied TLS files instead of certificates from the cluster CA: all three or none. */
+        tls: Type.Object(
+          {
+            certFile: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
+            keyFile: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
+            caFile: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
+          },
+          { additionalProperties: false },
+        ),
+      },
+      { additionalProperties: false },
+    ),
     dev: Type.Boolean(),
   },
   { additionalProperties: false },
@@ -73,9 +91,10 @@ export const DEFAULT_CONFIG: AgentConfig = {
   join: [],
   tags: {},
   log: { level: 'info' },
-  gossip: { preset: 'lan', keys: [], leaveOnTerminate: true },
+  gossip: { preset: 'lan', leaveOnTerminate: true },
   cluster: { minNodes: 1 },
   autopilot: { targetVoters: 3, deadVoterGraceMs: 30_000, learnerStableMs: 10_000 },
+  security: { insecure: false, tls: {} },
   dev: false,
 };
 
@@ -110,7 +129,12 @@ const FIELDS: ReadonlyArray<{ readonly path: readonly string[]; readonly env: st
   { path: ['log', 'level'], env: 'SAPPERS_LOG_LEVEL', flag: 'logLevel', kind: 'string' },
   { path: ['dev'], env: 'SAPPERS_DEV', flag: 'dev', kind: 'bool' },
   { path: ['gossip', 'preset'], env: 'SAPPERS_GOSSIP_PRESET', flag: 'gossipPreset', kind: 'string' },
-  { path: ['gossip', 'keys'], env: 'SAPPERS_GOSSIP_KEYS', flag: 'gossipKey', kind: 'list' },
+  { path: ['security', 'clusterKeyFile'], env: 'SAPPERS_CLUSTER_KEY_FILE', flag: 'clusterKeyFile', kind: 'string' },
+  { path: ['security', 'managementTokenFile'], env: 'SAPPERS_MANAGEMENT_TOKEN_FILE', flag: 'managementTokenFile', kind: 'string' },
+  { path: ['security', 'insecure'], env: 'SAPPERS_INSECURE', flag: 'insecure', kind: 'bool' },
+  { path: ['security', 'tls', 'certFile'], env: 'SAPPERS_TLS_CERT_FILE', flag: 'tlsCertFile', kind: 'string' },
+  { path: ['security', 'tls', 'keyFile'], env: 'SAPPERS_TLS_KEY_FILE', flag: 'tlsKeyFile', kind: 'string' },
+  { path: ['security', 'tls', 'caFile'], env: 'SAPPERS_TLS_CA_FILE', flag: 'tlsCaFile', kind: 'string' },
   { path: ['cluster', 'minNodes'], env: 'SAPPERS_MIN_NODES', flag: 'minNodes', kind: 'int' },
   { path: ['autopilot', 'targetVoters'], env: 'SAPPERS_TARGET_VOTERS', flag: 'targetVoters', kind: 'int' },
   { path: ['autopilot', 'deadVoterGraceMs'], env: 'SAPPERS_DEAD_VOTER_GRACE_MS', flag: 'deadVoterGraceMs', kind: 'int' },
@@ -179,17 +203,12 @@ function validateLayer(value: Record<string, unknown>, locate: (path: string[], 
       }
     }
   }
-  const gossip = value.gossip as { keys?: unknown } | undefined;
-  if (Array.isArray(gossip?.keys)) {
-    gossip.keys.forEach((key: unknown, i) => {
-      if (typeof key !== 'string') return;
-      try {
-        parseKey(key, `gossip.keys.${i}`);
-      } catch (e) {
-        if (!(e instanceof KeyringError)) throw e;
-        errors.push({ source: locate(['gossip', 'keys', String(i)]), field: `gossip.keys.${i}`, message: e.message.replace(/^gossip\.keys\.\d+: /, '') });
-      }
-    });
+  const tls = (value.security as { tls?: Record<string, unknown> } | undefined)?.tls;
+  if (tls !== undefined && tls !== null && typeof tls === 'object') {
+    const given = ['certFile', 'keyFile', 'caFile'].filter((k) => tls[k] !== undefined);
+    if (given.length > 0 && given.length < 3) {
+      errors.push({ source: locate(['security', 'tls', given[0]!]), field: 'security.tls', message: 'give certFile, keyFile and caFile together (or none: certificates then come from the cluster CA)' });
+    }
   }
   // Union errors repeat once per member; report each field once.
   return errors.filter((e, i) => errors.findIndex((o) => o.field === e.field && o.source === e.source) === i);

@@ -20,7 +20,7 @@ import { openRaftState } from '../runtime/raft/open.ts';
 import { readAtomic, writeAtomic } from '../runtime/storage/atomic-file.ts';
 import { NodeFileSystem } from '../runtime/storage/node-fs.ts';
 import { RaftStorage } from '../runtime/storage/raft-storage.ts';
-import { TcpRpcTransport } from '../runtime/transport/rpc.ts';
+import { TcpRpcTransport, type RpcTlsOptions } from '../runtime/transport/rpc.ts';
 import { TransportError } from '../runtime/transport/types.ts';
 import { decodeApplyResult, decodeCommand, encodeApplyResult, encodeCommand } from '../wire/fsm.ts';
 import { createWireCodec } from '../wire/messages.ts';
@@ -124,6 +124,8 @@ export interface ConsensusInit {
   readonly port: number;
   /** No --join: this node originates a one-node cluster on first start. */
   readonly founder: boolean;
+  /** Mutual TLS for RPC (secure mode); undefined runs RPC in the clear (--insecure, --dev). */
+  readonly tls: RpcTlsOptions | undefined;
   readonly clock: Clock;
   readonly logger: Logger;
 }
@@ -150,7 +152,7 @@ export class Consensus {
     this.#log = log;
     this.#leaderSeenMs = clock.nowMs();
     rpc.handle(FORWARD_METHOD, (body) => this.#onForward(body));
-    rpc.handle(LEAVE_METHOD, (body) => this.#onLeaveRequest(body));
+    rpc.handle(LEAVE_METHOD, (body, ctx) => this.#onLeaveRequest(body, ctx.peerIdentity));
     rpc.handle(LOG_POSITION_METHOD, () => this.#onLogPosition());
   }
 
@@ -168,7 +170,7 @@ export class Consensus {
     }
     for (const note of opened.value.notes) log.warn({ dir }, `raft recovery: ${note}`);
     if (opened.value.bootstrapped) log.info({ nodeId: init.nodeId }, 'originated a new one-node cluster');
-    const rpc = await TcpRpcTransport.listen({ host: init.host, port: init.port, clock: init.clock }).catch(async (e: unknown) => {
+    const rpc = await TcpRpcTransport.listen({ host: init.host, port: init.port, clock: init.clock, ...(init.tls === undefined ? {} : { tls: init.tls }) }).catch(async (e: unknown) => {
       await opened.value.storage.close();
       throw e;
     });
@@ -319,10 +321,12 @@ export class Consensus {
     return reply.ok && reply.value.type === 'cluster.leave-reply' && reply.value.body.removed;
   }
 
-  #onLeaveRequest(body: Uint8Array): Uint8Array {
+  #onLeaveRequest(body: Uint8Array, peerIdentity: string | undefined): Uint8Array {
     const decoded = this.#codec.decode(body);
     if (!decoded.ok || decoded.value.type !== 'cluster.leave') throw new Error('malformed cluster.leave request');
     const node = decoded.value.body.node as NodeId;
+    // Under mutual TLS a node may only ask for its own departure.
+    if (peerIdentity !== undefined && peerIdentity !== node) throw new Error(`${peerIdentity} may not ask for ${node} to leave`);
     const leading = this.node.role === 'leader';
     let removed = false;
     if (leading) {

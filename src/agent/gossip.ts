@@ -16,8 +16,9 @@ import { NodeFileSystem } from '../runtime/storage/node-fs.ts';
 import { formatAddress } from '../runtime/transport/address.ts';
 import { TcpRpcTransport } from '../runtime/transport/rpc.ts';
 import { UdpTransport } from '../runtime/transport/udp.ts';
+import type { RpcTransport } from '../runtime/transport/types.ts';
 import { PROTOCOL_VERSION } from '../wire/codec.ts';
-import { Keyring, parseKey } from '../wire/keyring.ts';
+import type { Keyring } from '../wire/keyring.ts';
 import { createWireCodec } from '../wire/messages.ts';
 import type { NodeMeta } from '../wire/swim.ts';
 import { VERSION } from '../version.ts';
@@ -36,6 +37,8 @@ const MAX_KNOWN_PEERS = 64;
 
 export interface Gossip {
   readonly membership: Membership;
+  /** The gossip port's TCP side (push-pull; certificate enrollment registers here too). */
+  readonly stream: RpcTransport;
   readonly port: number;
   readonly advertiseAddr: string;
   /** Publishes a new Raft cluster epoch (after operator recover, or on rejoining fresh). */
@@ -56,13 +59,15 @@ export interface GossipInit {
   readonly rpcPort: number;
   /** The Raft cluster epoch to publish. */
   readonly epoch: number;
+  /** The cluster keyring that seals all gossip; undefined runs gossip in the clear (--insecure, --dev). */
+  readonly keyring: Keyring | undefined;
 }
 
 export async function startGossip(init: GossipInit): Promise<Gossip> {
   const { config, clock, logger } = init;
   const host = config.dev ? '127.0.0.1' : config.bind;
   const advertiseHost = config.advertise ?? (isUnspecified(host) ? guessAdvertiseHost() : host);
-  const keyring = config.gossip.keys.length > 0 ? new Keyring(config.gossip.keys.map((k, i) => parseKey(k, `gossip.keys.${i}`))) : undefined;
+  const keyring = init.keyring;
 
   // TCP first: with port 0 the OS picks a port, and UDP then takes the same number.
   const stream = await TcpRpcTransport.listen({ host, port: config.ports.gossip, clock });
@@ -152,6 +157,7 @@ export async function startGossip(init: GossipInit): Promise<Gossip> {
   log.info({ addr: advertiseAddr, preset: config.gossip.preset, encrypted: keyring !== undefined }, 'gossip listening');
   return {
     membership,
+    stream,
     port,
     advertiseAddr,
     setEpoch(next) {

@@ -24,6 +24,8 @@ export interface ApiServerOptions {
   readonly logger: Logger;
   /** Largest request body accepted, in bytes. */
   readonly bodyLimitBytes?: number;
+  /** Throws an ApiError for a request that may not proceed (the management token check). */
+  readonly authorize?: (authorizationHeader: string | undefined) => void;
 }
 
 export function createApiServer(options: ApiServerOptions): FastifyInstance {
@@ -46,6 +48,12 @@ export function createApiServer(options: ApiServerOptions): FastifyInstance {
     const code = status === 413 ? 'payload-too-large' : status >= 500 ? 'internal' : 'bad-request';
     return reply.status(status).send(errorBody(code, status >= 500 ? 'internal error; see the agent log' : error.message));
   });
+
+  const authorize = options.authorize;
+  if (authorize !== undefined) {
+    // Every route, before its body is read: an unauthorized client learns nothing and sends nothing.
+    app.addHook('onRequest', async (request) => authorize(request.headers.authorization));
+  }
 
   app.setNotFoundHandler((request, reply) => {
     reply.status(404).send(errorBody('not-found', `no route for ${request.method} ${request.url.split('?')[0]}`));

@@ -18,7 +18,8 @@ export function buildProgram(): Command {
     .description('Sappers: a self-organizing cluster. Start the agent on every machine; the cluster forms, leads and heals itself.')
     .version(VERSION, '-V, --version', 'print the version')
     .addOption(new Option('--addr <url>', 'HTTP address of an agent').env('SAPPERS_ADDR').default(DEFAULT_ADDR))
-    .addOption(new Option('--token <token>', 'API token').env('SAPPERS_TOKEN'))
+    .addOption(new Option('--token <token>', 'API token (the management token)').env('SAPPERS_TOKEN'))
+    .addOption(new Option('--token-file <file>', 'read the API token from FILE').env('SAPPERS_TOKEN_FILE'))
     .showHelpAfterError('(add --help for usage)')
     .showSuggestionAfterError(true)
     .exitOverride();

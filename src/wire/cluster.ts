@@ -4,10 +4,15 @@
 //   cluster.leave-reply  accepted, or not the leader (with the leader to ask instead); removed
 //                        once a committed configuration no longer lists the node (a removed node
 //                        never receives the entry that removes it, thesis 4.2.2, so it must ask)
+//   security.enroll      a joining node, which holds the cluster key but no certificate yet,
+//                        asks a member for one (sealed with the cluster key, over the gossip
+//                        port's TCP side: the RPC port admits only certified nodes)
+//   security.enroll-reply the certificate and the CA that signed it, or why not
 import { Type } from '@sinclair/typebox';
 import { MAX_ID_CHARS } from './limits.ts';
 
 const Id = Type.String({ minLength: 1, maxLength: MAX_ID_CHARS });
+const Pem = Type.String({ minLength: 1, maxLength: 16 * 1024 });
 
 export const ClusterMessages = {
   'cluster.leave': Type.Object({ node: Id }, { additionalProperties: false }),
@@ -22,4 +27,12 @@ export const ClusterMessages = {
     },
     { additionalProperties: false },
   ),
+  'security.enroll': Type.Object(
+    { node: Id, publicKey: Type.Uint8Array({ minByteLength: 1, maxByteLength: 1024, description: 'DER SubjectPublicKeyInfo of an ECDSA P-256 key' }) },
+    { additionalProperties: false },
+  ),
+  'security.enroll-reply': Type.Union([
+    Type.Object({ ok: Type.Literal(true), caCertPem: Pem, certPem: Pem }, { additionalProperties: false }),
+    Type.Object({ ok: Type.Literal(false), reason: Type.String({ maxLength: 1024 }) }, { additionalProperties: false }),
+  ]),
 } as const;

@@ -71,6 +71,18 @@ export class Keyring {
     this.#keys = this.#keys.filter((k) => !k.equals(key));
   }
 
+  /** The installed keys, primary first, as base64 text (for the keyring file). */
+  get keys(): { readonly primary: string; readonly all: readonly string[] } {
+    return { primary: this.#primary.toString('base64'), all: this.#keys.map((k) => k.toString('base64')) };
+  }
+
+  /** Replaces every key at once (the cluster's replicated keyring changed). */
+  replace(keys: readonly Buffer[], primary: Buffer): void {
+    const next = new Keyring(keys, primary);
+    this.#keys = next.#keys;
+    this.#primary = next.#primary;
+  }
+
   seal(plaintext: Uint8Array, nonce: Uint8Array = randomBytes(NONCE_BYTES)): Uint8Array {
     const cipher = createCipheriv('aes-256-gcm', this.#primary, nonce);
     cipher.setAAD(HEADER);

@@ -68,9 +68,12 @@ describe('agent config', () => {
     const badKey = loadConfig({ env: {}, flags: { tag: ['bad key=1'] } });
     assert.ok(!badKey.ok);
     assert.match(formatConfigErrors(badKey.error), /^flag --tag: tags\.bad key: tag keys are/);
-    const key = loadConfig({ env: { SAPPERS_GOSSIP_KEYS: 'c2hvcnQ=' }, flags: {} });
-    assert.ok(!key.ok);
-    assert.equal(formatConfigErrors(key.error), 'environment SAPPERS_GOSSIP_KEYS: gossip.keys.0: a gossip key is 32 bytes (AES-256), this one is 5');
+    const tls = loadConfig({ env: { SAPPERS_TLS_CERT_FILE: '/etc/node.crt' }, flags: {} });
+    assert.ok(!tls.ok);
+    assert.equal(formatConfigErrors(tls.error), 'environment SAPPERS_TLS_CERT_FILE: security.tls: give certFile, keyFile and caFile together (or none: certificates then come from the cluster CA)');
+    const insecure = loadConfig({ env: { SAPPERS_INSECURE: 'maybe' }, flags: {} });
+    assert.ok(!insecure.ok);
+    assert.match(formatConfigErrors(insecure.error), /^environment SAPPERS_INSECURE: security\.insecure: expected true or false/);
     const preset = loadConfig({ env: {}, flags: { gossipPreset: 'moon' } });
     assert.ok(!preset.ok);
     assert.match(formatConfigErrors(preset.error), /^flag --gossip-preset: gossip\.preset: /);

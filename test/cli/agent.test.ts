@@ -21,7 +21,7 @@ describe('sappers agent (real processes)', () => {
     const dataDir = await tempDir();
     const first = await startAgent(['--data-dir', dataDir, '--bind', '127.0.0.1', '--http-port', '0', '--tag', 'zone=a']);
     try {
-      const status = await new SappersClient({ addr: first.addr }).status();
+      const status = await new SappersClient({ ...first.api }).status();
       assert.equal(status.nodeId, first.nodeId);
       assert.equal(status.ports.http, first.httpPort);
       assert.equal(status.dataDir, dataDir);
@@ -47,11 +47,11 @@ describe('sappers agent (real processes)', () => {
   it('reports waiting-for-nodes while fewer nodes are alive than cluster.minNodes', async () => {
     const agent = await startAgent(['--dev', '--min-nodes', '2']);
     try {
-      const status = await new SappersClient({ addr: agent.addr }).status();
+      const status = await new SappersClient({ ...agent.api }).status();
       assert.equal(status.state, 'waiting-for-nodes');
       // Consensus itself works: the one node leads and accepts writes.
       assert.equal(status.leader, agent.nodeId);
-      assert.ok((await new SappersClient({ addr: agent.addr }).kvPut('k', 'v')).revision > 0);
+      assert.ok((await new SappersClient({ ...agent.api }).kvPut('k', 'v')).revision > 0);
     } finally {
       assert.equal(await agent.stop('SIGINT'), 0);
     }
@@ -59,7 +59,7 @@ describe('sappers agent (real processes)', () => {
 
   it('--dev uses a temporary data dir on loopback and removes it on shutdown', async () => {
     const agent = await startAgent(['--dev', '--http-port', '0']);
-    const status = await new SappersClient({ addr: agent.addr }).status();
+    const status = await new SappersClient({ ...agent.api }).status();
     assert.equal(status.bind, '127.0.0.1');
     await stat(status.dataDir);
     assert.equal(await agent.stop('SIGINT'), 0);

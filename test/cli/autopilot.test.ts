@@ -57,7 +57,7 @@ async function start(name: string): Promise<AgentProcess> {
   return a;
 }
 
-const client = (a: AgentProcess): SappersClient => new SappersClient({ addr: a.addr, timeoutMs: 15_000 });
+const client = (a: AgentProcess): SappersClient => new SappersClient({ ...a.api, timeoutMs: 15_000 });
 
 
 /** Every running agent agrees on one leader and on `voters` voters; returns the statuses. */

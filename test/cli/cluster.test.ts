@@ -29,7 +29,7 @@ async function agent(name: string, extra: string[] = []): Promise<AgentProcess> 
   return a;
 }
 
-const client = (a: AgentProcess): SappersClient => new SappersClient({ addr: a.addr, timeoutMs: 15_000 });
+const client = (a: AgentProcess): SappersClient => new SappersClient({ ...a.api, timeoutMs: 15_000 });
 
 
 describe('a Raft cluster of real agents', { concurrency: false }, () => {

@@ -27,12 +27,12 @@ describe('sappers cluster up / down', { concurrency: false }, () => {
   it('starts three agents that form one cluster, refuses a second start, and stops them all', async () => {
     const up = await runCli(['cluster', 'up', '3', '--dir', dir, '--json']);
     assert.equal(up.code, 0, up.stderr);
-    const state = JSON.parse(up.stdout) as { nodes: { id: string; pid: number; addr: string }[] };
+    const state = JSON.parse(up.stdout) as { token: string; nodes: { id: string; pid: number; addr: string }[] };
     assert.deepEqual(state.nodes.map((n) => n.id), ['n1', 'n2', 'n3']);
-    const status = await new SappersClient({ addr: state.nodes[2]!.addr }).status();
+    const status = await new SappersClient({ addr: state.nodes[2]!.addr, token: state.token }).status();
     assert.equal(status.voters.length, 3);
     assert.equal(status.state, 'active');
-    await new SappersClient({ addr: state.nodes[1]!.addr }).kvPut('tried', 'it');
+    await new SappersClient({ addr: state.nodes[1]!.addr, token: state.token }).kvPut('tried', 'it');
 
     const again = await runCli(['cluster', 'up', '3', '--dir', dir]);
     assert.equal(again.code, 1);

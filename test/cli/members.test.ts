@@ -3,9 +3,10 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, join as join_ } from 'node:path';
 import { SappersClient } from '../../src/client/client.ts';
 import type { MemberView } from '../../src/api/schemas.ts';
+import { writeFile } from 'node:fs/promises';
 import { generateKey } from '../../src/wire/keyring.ts';
 import { runCli, startAgent, type AgentProcess } from '../helpers/agent-process.ts';
 
@@ -15,8 +16,6 @@ after(async () => {
   await Promise.all([...running].map((a) => a.stop('SIGKILL')));
   await rm(root, { recursive: true, force: true });
 });
-
-const key = generateKey();
 
 async function agent(name: string, extra: string[] = []): Promise<AgentProcess> {
   const a = await startAgent([
@@ -33,7 +32,7 @@ async function stop(a: AgentProcess, signal: NodeJS.Signals): Promise<void> {
 }
 
 async function gossipPort(a: AgentProcess): Promise<number> {
-  return (await new SappersClient({ addr: a.addr }).status()).ports.gossip!;
+  return (await new SappersClient({ ...a.api }).status()).ports.gossip!;
 }
 
 /** Polls until every listed agent sees `expected` (id -> status); generous bound, not a perf check. */
@@ -41,7 +40,8 @@ async function waitForView(agents: AgentProcess[], expected: Record<string, Memb
   const deadline = Date.now() + timeoutMs;
   let last = '';
   for (;;) {
-    const views = await Promise.all(agents.map((a) => new SappersClient({ addr: a.addr }).members()));
+    // A joining agent answers 503 until it has the cluster's security settings (a few seconds).
+    const views = await Promise.all(agents.map((a) => new SappersClient({ ...a.api }).members().catch((): MemberView[] => [])));
     const ok = views.every((members) => Object.entries(expected).every(([id, status]) => members.find((m) => m.id === id)?.status === status));
     if (ok) return;
     last = JSON.stringify(views.map((v) => v.map((m) => `${m.id}:${m.status}`)));
@@ -52,12 +52,12 @@ async function waitForView(agents: AgentProcess[], expected: Record<string, Memb
 
 describe('membership between real agents', { concurrency: false }, () => {
   it('five agents see each other; a SIGKILLed one turns dead, comes back alive on restart, and a leave shows left', async () => {
-    const seed = await agent('a0', ['--gossip-key', key]);
+    const seed = await agent('a0', []);
     const join = `127.0.0.1:${await gossipPort(seed)}`;
     const others = [];
     // a2 joins by DNS name: every address "localhost" resolves to is tried.
     const joinFor = (i: number): string => (i === 2 ? join.replace('127.0.0.1', 'localhost') : join);
-    for (let i = 1; i < 5; i++) others.push(await agent(`a${i}`, ['--gossip-key', key, '--join', joinFor(i), '--tag', `zone=z${i % 2}`]));
+    for (let i = 1; i < 5; i++) others.push(await agent(`a${i}`, ['--join', joinFor(i), '--tag', `zone=z${i % 2}`]));
     const all = [seed, ...others];
     await waitForView(all, { a0: 'alive', a1: 'alive', a2: 'alive', a3: 'alive', a4: 'alive' });
 
@@ -73,23 +73,26 @@ describe('membership between real agents', { concurrency: false }, () => {
     await stop(victim, 'SIGKILL');
     await waitForView(all.slice(0, 4), { a4: 'dead' });
 
-    const back = await agent('a4', ['--gossip-key', key, '--join', join]);
+    const back = await agent('a4', ['--join', join]);
     await waitForView([...all.slice(0, 4), back], { a0: 'alive', a4: 'alive' });
 
     await stop(others[2]!, 'SIGTERM');
     await waitForView([seed, others[0]!, others[1]!, back], { a3: 'left' });
   });
 
-  it('an agent with the wrong key never joins', async () => {
-    const seed = await agent('k0', ['--gossip-key', key]);
+  it('an agent with the wrong cluster key never joins, and cannot serve the API', async () => {
+    const seed = await agent('k0', []);
     const join = `127.0.0.1:${await gossipPort(seed)}`;
-    const member = await agent('k1', ['--gossip-key', key, '--join', join]);
-    const intruder = await agent('k2', ['--gossip-key', generateKey(), '--join', join]);
+    const member = await agent('k1', ['--join', join]);
+    const wrongKey = join_(root, 'wrong.key');
+    await writeFile(wrongKey, `${generateKey()}\n`, { mode: 0o600 });
+    const intruder = await agent('k2', ['--cluster-key-file', wrongKey, '--join', join]);
     await waitForView([seed, member], { k0: 'alive', k1: 'alive' });
     await new Promise((r) => setTimeout(r, 3000));
-    const seen = await new SappersClient({ addr: seed.addr }).members();
+    const seen = await new SappersClient({ ...seed.api }).members();
     assert.deepEqual(seen.map((m) => m.id).sort(), ['k0', 'k1']);
-    assert.deepEqual((await new SappersClient({ addr: intruder.addr }).members()).map((m) => m.id), ['k2']);
+    // It never receives the cluster's security settings, so it cannot check a token either.
+    await assert.rejects(new SappersClient({ ...intruder.api }).members(), (e: Error & { status?: number }) => e.status === 503 && /has not received the cluster's security settings/.test(e.message));
     for (const a of [seed, member, intruder]) await stop(a, 'SIGTERM');
   });
 });

@@ -16,7 +16,7 @@ after(async () => {
 describe('TTL sessions (real agent)', { concurrency: false }, () => {
   it('a released session takes its keys with it; an unrenewed one expires with them', async () => {
     agent = await startAgent(['--dev']);
-    const client = new SappersClient({ addr: agent.addr });
+    const client = new SappersClient({ ...agent.api });
 
     const lock = await client.sessionCreate(60_000, 'worker-1');
     assert.equal(lock.owner, 'worker-1');
@@ -39,7 +39,7 @@ describe('TTL sessions (real agent)', { concurrency: false }, () => {
   });
 
   it('refuses a TTL below one second, a key for an unknown session, and an unknown session', async () => {
-    const client = new SappersClient({ addr: agent!.addr });
+    const client = new SappersClient({ ...agent!.api });
     await assert.rejects(client.sessionCreate(10), (e: unknown) => e instanceof ClientError && e.status === 400);
     await assert.rejects(client.kvPut('k', 'v', { session: 'nope' }), (e: unknown) => e instanceof ClientError && e.status === 400 && /no session/.test(e.message));
     await assert.rejects(client.sessionRelease('nope'), (e: unknown) => e instanceof ClientError && e.status === 404);

@@ -31,7 +31,7 @@ async function take(stream: AsyncGenerator<SseMessage>, n: number, controller: A
 describe('event log and watches (real agent)', { concurrency: false }, () => {
   it('streams KV changes under a prefix, replays from a revision, and records every change as a verifiable event', async () => {
     agent = await startAgent(['--dev']);
-    const client = new SappersClient({ addr: agent.addr });
+    const client = new SappersClient({ ...agent.api });
     // Both streams start from an explicit point (the next revision, the first event), so a stream
     // that opens after the writes below still replays them: no race with how fast it connects.
     const from = (await client.kvList('')).revision + 1;
@@ -63,7 +63,7 @@ describe('event log and watches (real agent)', { concurrency: false }, () => {
   });
 
   it('refuses bad parameters with a clear error', async () => {
-    const client = new SappersClient({ addr: agent!.addr });
+    const client = new SappersClient({ ...agent!.api });
     await assert.rejects(client.events(0), /from must be between 1/);
     const r = await runCli(['--addr', agent!.addr, 'events', '--from', 'x']);
     assert.equal(r.code, 2);

@@ -1,16 +1,42 @@
 // Starts real agent processes for multi-process tests and stops them, whatever happens.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 
 export const CLI = fileURLToPath(new URL('../../src/cli/bin.ts', import.meta.url));
+
+/**
+ * Agents start secure, as in production: one cluster key and one management token per test
+ * process (every cluster a test file forms uses them; clusters stay apart by their ports and
+ * data directories). Made on first use, removed at exit.
+ */
+let secrets: { readonly dir: string; readonly keyFile: string; readonly tokenFile: string; readonly token: string } | undefined;
+export function testSecrets(): NonNullable<typeof secrets> {
+  if (secrets === undefined) {
+    const dir = mkdtempSync(join(tmpdir(), 'sappers-secrets-'));
+    const token = randomBytes(24).toString('base64url');
+    const keyFile = join(dir, 'cluster.key');
+    const tokenFile = join(dir, 'management-token');
+    writeFileSync(keyFile, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
+    writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
+    secrets = { dir, keyFile, tokenFile, token };
+    process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  }
+  return secrets;
+}
 
 export interface AgentProcess {
   readonly child: ChildProcess;
   readonly httpPort: number;
   readonly addr: string;
   readonly nodeId: string;
+  /** What a SappersClient needs: `new SappersClient({ ...agent.api })`. */
+  readonly api: { readonly addr: string; readonly token: string };
   /** Every stdout line so far (JSON log lines). */
   readonly lines: string[];
   /** Sends a signal and resolves with the exit code (or signal name). */
@@ -22,6 +48,9 @@ export async function startAgent(args: readonly string[], options: { env?: NodeJ
   // Tests run many agents on one host at once: unless a test pins a port, let the OS pick.
   const extra: string[] = [];
   for (const flag of ['--http-port', '--rpc-port', '--gossip-port']) if (!args.includes(flag)) extra.push(flag, '0');
+  if (!['--insecure', '--dev', '--cluster-key-file'].some((f) => args.includes(f))) {
+    extra.push('--cluster-key-file', testSecrets().keyFile, '--management-token-file', testSecrets().tokenFile);
+  }
   const child = spawn(process.execPath, [CLI, 'agent', ...args, ...extra], {
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -63,6 +92,7 @@ export async function startAgent(args: readonly string[], options: { env?: NodeJ
     httpPort: ports.http,
     addr: `http://127.0.0.1:${ports.http}`,
     nodeId: String(entry.nodeId),
+    api: { addr: `http://127.0.0.1:${ports.http}`, token: testSecrets().token },
     lines,
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
@@ -72,9 +102,9 @@ export async function startAgent(args: readonly string[], options: { env?: NodeJ
   };
 }
 
-/** Runs the CLI to completion and returns its exit code and output. */
+/** Runs the CLI to completion and returns its exit code and output (with the test token unless env says otherwise). */
 export async function runCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, SAPPERS_TOKEN: testSecrets().token, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -1,15 +1,19 @@
 // `sappers cluster up N` / `cluster down`: a local N-node cluster on 127.0.0.1 for trying Sappers
 // out. Each node is a real agent process (detached, logging to its own file) with its own data
 // directory; node 1 originates the cluster and the others join it. The running set is recorded
-// in <dir>/cluster.json so `down` can stop exactly what `up` started.
+// in <dir>/cluster.json so `down` can stop exactly what `up` started. Secure like any cluster:
+// a cluster key made for it (<dir>/cluster.key) and the management token node 1 writes
+// (<dir>/management-token), both kept across `down` and `up` unless purged.
 
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { SappersClient } from '../../client/client.ts';
 import { CliError } from '../errors.ts';
+import { createKeyFile } from './keygen.ts';
 import { formatTable, printJson } from '../output.ts';
 
 const STATE_FILE = 'cluster.json';
@@ -28,6 +32,9 @@ interface LocalNode {
 
 interface LocalCluster {
   readonly dir: string;
+  /** The management token (SAPPERS_TOKEN) and the file it is kept in. */
+  readonly token: string;
+  readonly tokenFile: string;
   readonly nodes: LocalNode[];
 }
 
@@ -47,7 +54,8 @@ export function clusterCommand(): Command {
       const state = await up(count, options.dir, json ? () => undefined : (line) => process.stderr.write(`${line}\n`));
       if (json) return printJson(state);
       console.log(formatTable(['NODE', 'PID', 'HTTP', 'DATA DIR', 'LOG'], state.nodes.map((x) => [x.id, x.pid, x.addr, x.dataDir, x.log])));
-      console.log(`\nexport SAPPERS_ADDR=${state.nodes[0]!.addr}    # then: sappers status, sappers members, sappers kv put hello world`);
+      console.log(`\nexport SAPPERS_ADDR=${state.nodes[0]!.addr} SAPPERS_TOKEN=$(cat ${state.tokenFile})`);
+      console.log('then: sappers status, sappers members, sappers kv put hello world');
       console.log(`stop it with: sappers cluster down${options.dir === defaultDir() ? '' : ` --dir ${options.dir}`}`);
     });
   cluster
@@ -76,24 +84,29 @@ async function up(count: number, dir: string, progress: (line: string) => void):
   if (existing !== undefined && existing.nodes.some((x) => alive(x.pid))) {
     throw new CliError(`a local cluster is already running from ${dir} (${existing.nodes.length} nodes); stop it first with "sappers cluster down"`);
   }
-  await mkdir(dir, { recursive: true });
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const keyFile = join(dir, 'cluster.key');
+  const tokenFile = join(dir, 'management-token');
+  if (await createKeyFile(keyFile, false).then(() => true, () => false)) progress(`made a cluster key in ${keyFile}`);
+  // The token is made here rather than by node 1, so that it is known before any node starts.
+  const token = await readFile(tokenFile, 'utf8').then((t) => t.trim(), () => undefined) ?? (await writeToken(tokenFile));
   const nodes: LocalNode[] = [];
   let joinAddr: string | undefined;
   try {
     for (let i = 1; i <= count; i++) {
       const id = `n${i}`;
       progress(`starting ${id}...`);
-      const started = await startNode(dir, id, joinAddr);
+      const started = await startNode(dir, id, joinAddr, ['--cluster-key-file', keyFile, '--management-token-file', tokenFile]);
       nodes.push(started.node);
       joinAddr ??= `127.0.0.1:${started.gossipPort}`;
       progress(`  ${id} is up at ${started.node.addr}`);
-      await writeState(dir, { dir, nodes });
+      await writeState(dir, { dir, token, tokenFile, nodes });
     }
     const expectVoters = [7, 5, 3, 1].find((v) => v <= Math.min(3, count)) ?? 1;
     progress(`waiting for the cluster to form (${expectVoters} voter${expectVoters === 1 ? '' : 's'}, ${count - expectVoters} learner${count - expectVoters === 1 ? '' : 's'})...`);
-    await waitFormed(nodes, expectVoters, progress);
+    await waitFormed(nodes, token, expectVoters, progress);
     progress('the cluster is ready');
-    return { dir, nodes };
+    return { dir, token, tokenFile, nodes };
   } catch (e) {
     progress('start failed; stopping the nodes started so far');
     for (const x of nodes) kill(x.pid, 'SIGKILL');
@@ -102,7 +115,7 @@ async function up(count: number, dir: string, progress: (line: string) => void):
   }
 }
 
-async function startNode(dir: string, id: string, joinAddr: string | undefined): Promise<{ node: LocalNode; gossipPort: number }> {
+async function startNode(dir: string, id: string, joinAddr: string | undefined, security: readonly string[]): Promise<{ node: LocalNode; gossipPort: number }> {
   const dataDir = join(dir, id);
   const log = join(dir, `${id}.log`);
   const script = process.argv[1];
@@ -112,6 +125,7 @@ async function startNode(dir: string, id: string, joinAddr: string | undefined):
     ...process.execArgv, script, 'agent', '--data-dir', dataDir, '--node-id', id, '--bind', '127.0.0.1',
     '--http-port', '0', '--rpc-port', '0', '--gossip-port', '0', '--gossip-preset', 'local', '--learner-stable-ms', '2000',
     ...(joinAddr === undefined ? [] : ['--join', joinAddr]),
+    ...security,
   ];
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', out.fd, out.fd] });
   child.unref();
@@ -144,11 +158,11 @@ async function startedLine(log: string): Promise<{ http: number; gossip: number 
   return undefined;
 }
 
-async function waitFormed(nodes: readonly LocalNode[], voters: number, progress: (line: string) => void): Promise<void> {
+async function waitFormed(nodes: readonly LocalNode[], token: string, voters: number, progress: (line: string) => void): Promise<void> {
   const deadline = Date.now() + FORM_TIMEOUT_MS;
   let lastReport = '';
   for (;;) {
-    const statuses = await Promise.all(nodes.map((x) => new SappersClient({ addr: x.addr, timeoutMs: 3000 }).status().catch(() => undefined)));
+    const statuses = await Promise.all(nodes.map((x) => new SappersClient({ addr: x.addr, token, timeoutMs: 3000 }).status().catch(() => undefined)));
     const first = statuses[0];
     const members = first === undefined ? 0 : first.voters.length + first.learners.length;
     const ready = first !== undefined && statuses.every((s) => s !== undefined && s.state === 'active' && s.leader === first.leader) && first.voters.length === voters && members === nodes.length;
@@ -181,6 +195,8 @@ async function down(dir: string, purge: boolean, progress: (line: string) => voi
       await rm(x.dataDir, { recursive: true, force: true });
       await rm(x.log, { force: true });
     }
+    await rm(join(dir, 'cluster.key'), { force: true });
+    await rm(state.tokenFile, { force: true });
   }
   return running.length;
 }
@@ -197,6 +213,12 @@ async function readState(dir: string): Promise<LocalCluster | undefined> {
 
 async function writeState(dir: string, state: LocalCluster): Promise<void> {
   await writeFile(join(dir, STATE_FILE), `${JSON.stringify(state, null, 2)}\n`);
+}
+
+async function writeToken(path: string): Promise<string> {
+  const token = randomBytes(32).toString('base64url');
+  await writeFile(path, `${token}\n`, { mode: 0o600, flag: 'wx' });
+  return token;
 }
 
 function alive(pid: number): boolean {

@@ -2,7 +2,7 @@ import { createInterface } from 'node:readline/promises';
 import { Command } from 'commander';
 import type { RaftView } from '../../api/operator.ts';
 import { SappersClient } from '../../client/client.ts';
-import { clientFrom } from '../context.ts';
+import { clientFrom, tokenFrom } from '../context.ts';
 import { CliError } from '../errors.ts';
 import { formatTable, printJson } from '../output.ts';
 
@@ -21,7 +21,7 @@ export function operatorCommand(): Command {
       const client = clientFrom(command);
       let view = await client.raft();
       if (!view.isLeader && view.leaderHttpAddr !== null) {
-        const { token } = command.optsWithGlobals<{ token?: string }>();
+        const token = tokenFrom(command);
         view = await new SappersClient({ addr: view.leaderHttpAddr, ...(token ? { token } : {}) }).raft().catch(() => view);
       }
       if (json) return printJson(view);
