@@ -19,6 +19,8 @@ import { AutopilotRunner } from './autopilot-runner.ts';
 import { archiveForRejoin, Consensus, ConsensusError, forceSoleVoter } from './consensus.ts';
 import { readKnownPeers, startGossip, type Gossip } from './gossip.ts';
 import { AgentSecurity, SecurityError } from './security.ts';
+import { restoreSnapshotFile, saveSnapshotFile } from './snapshot.ts';
+import type { RestoreResult, SavedSnapshot } from '../api/snapshot.ts';
 import { AgentMetrics, type MetricsExposition, type ProposalOutcome } from './metrics.ts';
 import type { Clock, Timer } from '../runtime/clock.ts';
 import { formatAddress } from '../runtime/transport/address.ts';
@@ -456,6 +458,24 @@ export class Agent implements KvApi {
 
   async readBarrier(stale: boolean): Promise<void> {
     await this.#readable(stale);
+  }
+
+  /** GET /v1/snapshot: the replicated state as a snapshot file, at a linearizable point unless stale. */
+  async snapshotSave(stale: boolean): Promise<SavedSnapshot> {
+    const consensus = await this.#readable(stale);
+    return saveSnapshotFile(consensus.machine.fsm, { nodeId: this.nodeId, epoch: consensus.epoch, createdAtMs: this.#wallMs() });
+  }
+
+  /** PUT /v1/snapshot: restores a snapshot file into the running cluster through Raft (src/agent/snapshot.ts). */
+  snapshotRestore(file: Uint8Array): Promise<RestoreResult> {
+    const { clock } = this.#deps;
+    return restoreSnapshotFile(file, {
+      propose: (command) => this.#propose(command),
+      wallMs: () => this.#wallMs(),
+      nowMs: () => clock.nowMs(),
+      sleep: (ms) => new Promise<void>((resolve) => clock.setTimer(ms, resolve)),
+      readState: async () => (await this.#readable(false)).machine.fsm,
+    });
   }
 
   #wallMs(): number {

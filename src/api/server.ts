@@ -7,12 +7,13 @@ import { registerKvRoutes, type KvApi } from './kv.ts';
 import { registerMetricsRoute, type MetricsApi } from './metrics-route.ts';
 import { registerOperatorRoutes, type OperatorApi } from './operator.ts';
 import { registerSessionRoutes, type SessionApi } from './sessions.ts';
+import { registerSnapshotRoutes, type SnapshotApi } from './snapshot.ts';
 import { registerStreamRoutes, type StreamApi } from './streams.ts';
 import { ErrorSchema, MemberSchema, StatusSchema, type MemberView, type Status } from './schemas.ts';
 import { Type } from '@sinclair/typebox';
 
 /** What the API needs from the agent. Grows as the agent does (KV, members, events, ...). */
-export interface AgentApi extends KvApi, StreamApi, OperatorApi, MetricsApi, SessionApi {
+export interface AgentApi extends KvApi, StreamApi, OperatorApi, MetricsApi, SessionApi, SnapshotApi {
   status(): Status;
   members(): MemberView[];
   /** Graceful departure: out of the configuration, then the agent stops. */
@@ -67,6 +68,7 @@ export function createApiServer(options: ApiServerOptions): FastifyInstance {
   registerStreamRoutes(app, options.agent, errors);
   registerOperatorRoutes(app, options.agent, errors);
   registerSessionRoutes(app, options.agent, errors);
+  registerSnapshotRoutes(app, options.agent, errors);
   registerMetricsRoute(app, options.agent, errors);
 
   return app;

@@ -5,7 +5,9 @@
 //   GET /v1/watch?prefix=P[&from=REV]       stream of KV changes under P (event: put | delete),
 //                                           from revision REV on, then live; a revision older
 //                                           than the history kept ends the stream with
-//                                           event: error {code: compacted, compactedBefore}
+//                                           event: error {code: compacted, compactedBefore};
+//                                           so does a snapshot restore (PUT /v1/snapshot), which
+//                                           replaces every key at once: re-read, then watch again
 // The stream reads this agent's copy (it follows what is applied here); the JSON page is
 // linearizable unless ?stale.
 
@@ -78,6 +80,11 @@ export function registerStreamRoutes(app: FastifyInstance, api: StreamApi, error
     for (const c of past.changes) send(c);
     const unsubscribe = fsm.subscribe((n: FsmNotification) => {
       if (n.kind === 'kv' && n.change.revision >= from && n.change.key.startsWith(prefix)) send(n.change);
+      if (n.kind === 'kv-reset') {
+        const next = n.revision + 1;
+        stream.send('error', undefined, { code: 'compacted', message: `a snapshot restore replaced every key at revision ${n.revision}; read the keys again and watch from ${next}`, compactedBefore: next });
+        stream.close();
+      }
     });
     stream.onClose(unsubscribe);
     return reply;

@@ -11,6 +11,7 @@ import { eventsCommand } from './commands/events.ts';
 import { kvCommand } from './commands/kv.ts';
 import { leaveCommand } from './commands/leave.ts';
 import { operatorCommand } from './commands/operator.ts';
+import { snapshotCommand } from './commands/snapshot.ts';
 import { CliError } from './errors.ts';
 
 export function buildProgram(): Command {
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   program.addCommand(eventsCommand());
   program.addCommand(leaveCommand());
   program.addCommand(operatorCommand());
+  program.addCommand(snapshotCommand());
   program.addCommand(clusterCommand());
   program.addCommand(keygenCommand());
   const exitOverrideAll = (command: Command): void => {

@@ -2,6 +2,7 @@
 import type { Static } from '@sinclair/typebox';
 import type { KvEntryView, KvListView } from '../api/kv.ts';
 import type { RaftView, RecoverResult } from '../api/operator.ts';
+import type { RestoreResult } from '../api/snapshot.ts';
 import type { SessionView } from '../api/sessions.ts';
 import type { EventsPageSchema } from '../api/streams.ts';
 import { readSse, type SseMessage } from './sse.ts';
@@ -168,6 +169,35 @@ export class SappersClient {
     return this.#request('GET', `/v1/kv?${query.toString()}`);
   }
 
+  /** The replicated state as a snapshot file (src/wire/snapshot-file.ts); linearizable unless stale. */
+  async snapshotSave(options: { stale?: boolean } = {}): Promise<Uint8Array> {
+    const path = `/v1/snapshot${options.stale ? '?stale' : ''}`;
+    const response = await this.#fetch('GET', path, undefined, Math.max(this.#timeoutMs, 120_000), 'application/octet-stream');
+    if (!response.ok) throw await errorOf(response, 'GET', path);
+    return new Uint8Array(await response.arrayBuffer());
+  }
+
+  /** Restores a snapshot file into the cluster (replacing every key and session); see docs/operator-guide.md, Backups. */
+  snapshotRestore(file: Uint8Array): Promise<RestoreResult> {
+    // Large files travel in many Raft entries: allow minutes, not the default seconds.
+    return this.#request('PUT', '/v1/snapshot', file, Math.max(this.#timeoutMs, 600_000));
+  }
+
+  /** One request, its failures to connect or answer in time as ClientErrors; the caller reads the body. */
+  async #fetch(method: string, path: string, requestBody: Uint8Array | undefined, timeoutMs: number, accept: string): Promise<Response> {
+    const headers: Record<string, string> = { accept };
+    if (this.#token) headers.authorization = `Bearer ${this.#token}`;
+    if (requestBody !== undefined) headers['content-type'] = 'application/octet-stream';
+    try {
+      return await fetch(`${this.addr}${path}`, { method, headers, signal: AbortSignal.timeout(timeoutMs), ...(requestBody === undefined ? {} : { body: requestBody }) });
+    } catch (e) {
+      const cause = e instanceof Error ? e : new Error(String(e));
+      if (cause.name === 'TimeoutError') throw new ClientError('timeout', 0, `no answer from the agent at ${this.addr} within ${timeoutMs} ms`);
+      const inner = cause.cause as { code?: string; message?: string } | undefined;
+      throw new ClientError('unreachable', 0, `cannot reach the agent at ${this.addr} (${inner?.code ?? inner?.message ?? cause.message}); is it running? Set --addr or SAPPERS_ADDR`);
+    }
+  }
+
   async #request<T>(method: string, path: string, requestBody?: Uint8Array, timeoutMs = this.#timeoutMs, contentType = 'application/octet-stream'): Promise<T> {
     const url = `${this.addr}${path}`;
     const headers: Record<string, string> = { accept: 'application/json' };
@@ -200,6 +230,21 @@ export class SappersClient {
     }
     return body as T;
   }
+}
+
+/** The ClientError of a failed response: its {error: {code, message}} body when it has one. */
+async function errorOf(response: Response, method: string, path: string): Promise<ClientError> {
+  const text = await response.text().catch(() => '');
+  let code = `http-${response.status}`;
+  let message = `${method} ${path} failed with HTTP ${response.status}`;
+  try {
+    const error = (JSON.parse(text) as { error?: { code?: unknown; message?: unknown } }).error;
+    if (typeof error?.code === 'string') code = error.code;
+    if (typeof error?.message === 'string') message = error.message;
+  } catch {
+    // not JSON: keep the generic message
+  }
+  return new ClientError(code, response.status, message);
 }
 
 /** Keys keep their slashes in the URL path; every other special character is escaped. */

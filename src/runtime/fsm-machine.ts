@@ -12,7 +12,7 @@
 // purpose: it comes from library error messages, which may differ between two builds during a
 // rolling upgrade, while the state (and the event hash chain) must not.
 
-import { ClusterFsm } from '../core/fsm/fsm.ts';
+import { ClusterFsm, FSM_DEFAULTS } from '../core/fsm/fsm.ts';
 import type { ApplyResult, Command } from '../core/fsm/types.ts';
 import { assert, type Result } from '../core/result.ts';
 import {
@@ -26,6 +26,7 @@ import {
   type FsmCodec,
   type FsmSnapshotCodec,
 } from '../wire/fsm.ts';
+import { decodeRestorableSnapshot } from '../wire/snapshot-file.ts';
 import type { StateMachine } from './raft/node.ts';
 
 /** A snapshot that cannot be restored: the node refuses it and keeps its current state. */
@@ -34,7 +35,10 @@ export class FsmSnapshotError extends Error {
 }
 
 export interface FsmMachineOptions {
-  /** The state machine to drive; a fresh ClusterFsm with the defaults when absent. */
+  /**
+   * The state machine to drive; a fresh ClusterFsm with the defaults when absent, which decodes
+   * restore.commit bodies with the snapshot codec (one given here must be built the same way).
+   */
   readonly fsm?: ClusterFsm;
   /** Commands in log entries; createFsmCodec() when absent. Proposers must encode with the same (see encodeCommand). */
   readonly codec?: FsmCodec;
@@ -51,9 +55,10 @@ export class FsmMachine implements StateMachine {
   readonly #onInvalidEntry: ((index: number, reason: string) => void) | undefined;
 
   constructor(options: FsmMachineOptions = {}) {
-    this.#fsm = options.fsm ?? new ClusterFsm();
     this.#codec = options.codec ?? createFsmCodec();
-    this.#snapshotCodec = options.snapshotCodec ?? createFsmSnapshotCodec();
+    const snapshotCodec = options.snapshotCodec ?? createFsmSnapshotCodec();
+    this.#snapshotCodec = snapshotCodec;
+    this.#fsm = options.fsm ?? new ClusterFsm(FSM_DEFAULTS, (body) => decodeRestorableSnapshot(snapshotCodec, body));
     this.#onInvalidEntry = options.onInvalidEntry;
   }
 

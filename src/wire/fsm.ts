@@ -25,6 +25,7 @@ import { Packr } from 'msgpackr';
 import { verifyChain, type EventAnchor } from '../core/fsm/events.ts';
 import type { FsmSnapshot } from '../core/fsm/fsm.ts';
 import { MAX_GOSSIP_KEYS } from '../core/fsm/security.ts';
+import { MAX_RESTORE_BYTES, MAX_RESTORE_CHUNK_BYTES, MAX_RESTORE_CHUNKS, stagedBytes } from '../core/fsm/restore.ts';
 import type { ApplyResult, Command, KvChange, KvEntry, NodeId } from '../core/fsm/types.ts';
 import { err, ok, type Result } from '../core/result.ts';
 import { MessageCodec, PROTOCOL_VERSION, describeDecodeError, type DecodeError, type EncodeError } from './codec.ts';
@@ -125,6 +126,16 @@ const SecurityFields = {
   gossipPrimary: GossipKey,
 };
 
+// Restores staged in chunks (src/core/fsm/restore.ts).
+const RestoreId = name(MAX_FSM_ID_CHARS);
+const RestoreBytes = Type.Integer({ minimum: 1, maximum: MAX_RESTORE_BYTES });
+const Sha256Hex = Type.String({ pattern: '^[0-9a-f]{64}$', description: '64 lowercase hex digits' });
+const RestoreChunkData = Type.Uint8Array({ minByteLength: 1, maxByteLength: MAX_RESTORE_CHUNK_BYTES });
+const RestoreStagingSchema = Type.Object(
+  { id: RestoreId, totalBytes: RestoreBytes, sha256: Sha256Hex, startedAtMs: Count, chunks: Type.Array(RestoreChunkData, { maxItems: MAX_RESTORE_CHUNKS }) },
+  strict,
+);
+
 /** One schema per Command variant, keyed by its `type`. */
 const COMMAND_VARIANTS = {
   'kv.put': Type.Object(
@@ -162,6 +173,13 @@ const COMMAND_VARIANTS = {
     { type: Type.Literal('security.keyring'), atMs: AtMs, op: Type.Union([Type.Literal('install'), Type.Literal('use'), Type.Literal('remove')]), key: GossipKey },
     strict,
   ),
+  'restore.begin': Type.Object({ type: Type.Literal('restore.begin'), atMs: AtMs, id: RestoreId, totalBytes: RestoreBytes, sha256: Sha256Hex }, strict),
+  'restore.chunk': Type.Object(
+    { type: Type.Literal('restore.chunk'), atMs: AtMs, id: RestoreId, seq: Type.Integer({ minimum: 0, maximum: MAX_RESTORE_CHUNKS - 1 }), data: RestoreChunkData },
+    strict,
+  ),
+  'restore.commit': Type.Object({ type: Type.Literal('restore.commit'), atMs: AtMs, id: RestoreId }, strict),
+  'restore.abort': Type.Object({ type: Type.Literal('restore.abort'), atMs: AtMs, id: RestoreId }, strict),
 } as const;
 
 const C = COMMAND_VARIANTS;
@@ -176,6 +194,10 @@ export const CommandSchema = Type.Union([
   C.note,
   C['security.init'],
   C['security.keyring'],
+  C['restore.begin'],
+  C['restore.chunk'],
+  C['restore.commit'],
+  C['restore.abort'],
 ]);
 
 const Subject = Type.String({ maxLength: MAX_FSM_SUBJECT_CHARS });
@@ -238,6 +260,7 @@ export const FsmSnapshotSchema = Type.Object(
     nodes: Type.Array(NodeRecordSchema, Items),
     events: Type.Object({ anchor: Type.Object({ seq: Count, hash: Hash }, strict), kept: Type.Array(EventSchema, Items) }, strict),
     security: Type.Optional(Type.Object(SecurityFields, strict)),
+    restoreStaging: Type.Optional(RestoreStagingSchema),
   },
   strict,
 );
@@ -331,6 +354,7 @@ export function decodeCommand(codec: FsmCodec, bytes: Uint8Array): Result<Comman
   if (!decoded.ok) return decoded;
   const c = decoded.value as Command;
   // The value is a view into the entry's bytes: own it, as the store keeps it indefinitely.
+  if (c.type === 'restore.chunk') return ok({ ...c, data: own(c.data) });
   return ok(c.type === 'kv.put' ? { ...c, value: own(c.value) } : c);
 }
 
@@ -377,6 +401,7 @@ export function decodeFsmSnapshot(codec: FsmSnapshotCodec, bytes: Uint8Array): R
     // Validated above: the ids are node ids of the right length, so they may wear the brand.
     nodes: wire.nodes as unknown as FsmSnapshot['nodes'],
     events: wire.events,
+    ...(wire.restoreStaging === undefined ? {} : { restoreStaging: { ...wire.restoreStaging, chunks: wire.restoreStaging.chunks.map(own) } }),
   };
   const problem = checkFsmSnapshot(snapshot, { verifyHashes: true });
   return problem === undefined ? ok(snapshot) : err(`invalid fsm.snapshot: ${problem}`);
@@ -437,6 +462,9 @@ export function checkFsmSnapshot(s: FsmSnapshot, options: { readonly verifyHashe
     nodes.add(n.id);
     if (n.firstSeenAtMs > n.updatedAtMs) return `${at}.firstSeenAtMs ${n.firstSeenAtMs} is after updatedAtMs ${n.updatedAtMs}`;
     if (n.updatedAtMs > s.nowMs) return `${at}.updatedAtMs ${n.updatedAtMs} is after nowMs ${s.nowMs}`;
+  }
+  if (s.restoreStaging !== undefined && stagedBytes(s.restoreStaging) > s.restoreStaging.totalBytes) {
+    return `restoreStaging holds ${stagedBytes(s.restoreStaging)} bytes, more than its totalBytes ${s.restoreStaging.totalBytes}`;
   }
   const { anchor, kept } = s.events;
   if ((anchor.seq === 0) !== (anchor.hash === '')) return `events.anchor has seq ${anchor.seq} and hash ${q(anchor.hash)}; the hash is empty exactly when seq is 0`;

@@ -25,7 +25,7 @@ export function arbitraryFor(schema: TSchema): fc.Arbitrary<unknown> {
     case 'Null':
       return fc.constant(null);
     case 'Uint8Array':
-      return fc.uint8Array({ maxLength: Math.min(num(s.maxByteLength) ?? 64, 64) });
+      return fc.uint8Array({ minLength: num(s.minByteLength) ?? 0, maxLength: Math.min(num(s.maxByteLength) ?? 64, 64) });
     case 'Array':
       return fc.array(arbitraryFor(s.items as TSchema), { minLength: num(s.minItems) ?? 0, maxLength: Math.min(num(s.maxItems) ?? 5, 5) });
     case 'Union':

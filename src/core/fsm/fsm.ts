@@ -8,6 +8,7 @@ import { sha256Hex } from '../sha256.ts';
 import { EventLog, type EventAnchor, type EventBody } from './events.ts';
 import { KvStore } from './kv.ts';
 import { changeKeyring, keyFingerprint, type KeyringChange, type SecurityInit, type SecurityState } from './security.ts';
+import { appendChunk, assembleStaging, beginStaging, stagedBytes, type RestoreBegin, type RestoreStaging, type SnapshotDecoder } from './restore.ts';
 import type { ApplyResult, ClusterEvent, Command, KvChange, KvEntry, NodeId, NodeRecord, Revision, Session } from './types.ts';
 
 export interface FsmOptions {
@@ -29,10 +30,16 @@ export interface FsmSnapshot {
   readonly events: { readonly anchor: EventAnchor; readonly kept: readonly ClusterEvent[] };
   /** Absent until the originating node records it (and in clusters run with --insecure). */
   readonly security?: SecurityState | undefined;
+  /** A restore being uploaded (src/core/fsm/restore.ts); absent when none is. */
+  readonly restoreStaging?: RestoreStaging | undefined;
 }
 
 /** A change a watcher or the event stream should hear about, in apply order. */
-export type FsmNotification = { readonly kind: 'kv'; readonly change: KvChange } | { readonly kind: 'event'; readonly event: ClusterEvent };
+export type FsmNotification =
+  | { readonly kind: 'kv'; readonly change: KvChange }
+  | { readonly kind: 'event'; readonly event: ClusterEvent }
+  /** A snapshot restore replaced every key at `revision`: watchers must re-read. */
+  | { readonly kind: 'kv-reset'; readonly revision: Revision };
 
 export class ClusterFsm {
   readonly #kv: KvStore;
@@ -43,8 +50,12 @@ export class ClusterFsm {
   #nowMs = 0;
   #appliedIndex = 0;
   #listeners: ((n: FsmNotification) => void)[] = [];
+  #restoreStaging: RestoreStaging | undefined;
+  readonly #decodeSnapshot: SnapshotDecoder | undefined;
 
-  constructor(options: FsmOptions = FSM_DEFAULTS) {
+  /** decodeSnapshot serves restore.commit; without it every commit fails (alike on every replica). */
+  constructor(options: FsmOptions = FSM_DEFAULTS, decodeSnapshot?: SnapshotDecoder) {
+    this.#decodeSnapshot = decodeSnapshot;
     this.#kv = new KvStore(options.maxKvHistory);
     this.#events = new EventLog(options.maxEvents);
   }
@@ -76,6 +87,14 @@ export class ClusterFsm {
         return this.#initSecurity(index, command);
       case 'security.keyring':
         return this.#changeKeyring(index, command);
+      case 'restore.begin':
+        return this.#beginRestore(index, command);
+      case 'restore.chunk':
+        return this.#chunkRestore(appendChunk(this.#restoreStaging, command));
+      case 'restore.commit':
+        return this.#commitRestore(index, command.id);
+      case 'restore.abort':
+        return this.#abortRestore(index, command.id);
       default:
         return unreachable(command);
     }
@@ -150,6 +169,11 @@ export class ClusterFsm {
     return this.#security;
   }
 
+  /** The restore being uploaded, if any (src/core/fsm/restore.ts). */
+  get restoreStaging(): RestoreStaging | undefined {
+    return this.#restoreStaging;
+  }
+
   events(fromSeq: number, limit?: number): ClusterEvent[] {
     return this.#events.since(fromSeq, limit);
   }
@@ -173,6 +197,7 @@ export class ClusterFsm {
       nodes: [...this.#nodes.values()],
       events: { anchor: this.#events.anchor, kept: [...this.#events.all()] },
       ...(this.#security === undefined ? {} : { security: this.#security }),
+      ...(this.#restoreStaging === undefined ? {} : { restoreStaging: this.#restoreStaging }),
     };
   }
 
@@ -184,6 +209,7 @@ export class ClusterFsm {
     this.#nodes = new Map(s.nodes.map((x) => [x.id, x]));
     this.#events.restore(s.events.anchor, s.events.kept);
     this.#security = s.security;
+    this.#restoreStaging = s.restoreStaging;
   }
 
   // --- Commands ------------------------------------------------------------------------------
@@ -202,6 +228,68 @@ export class ClusterFsm {
     if (!('next' in changed)) return changed.code === 'invalid' ? { ok: false, code: 'invalid', reason: changed.reason } : { ok: false, code: 'not-found', subject: changed.subject };
     this.#security = changed.next;
     return this.#ok(this.#event(index, `keyring.${command.op}`, keyFingerprint(command.key), { installed: changed.next.gossipKeys.length }));
+  }
+
+  // --- Restore (src/core/fsm/restore.ts) ----------------------------------------------------
+
+  #beginRestore(index: number, command: RestoreBegin): ApplyResult {
+    const begun = beginStaging(command, this.#nowMs);
+    if (!begun.ok) return begun;
+    const replaced = this.#restoreStaging;
+    this.#restoreStaging = begun.staging;
+    const detail: Record<string, string | number> = { bytes: command.totalBytes, sha256: command.sha256 };
+    if (replaced !== undefined) detail['replaced'] = replaced.id;
+    return this.#ok(this.#event(index, 'restore.begin', command.id, detail));
+  }
+
+  /** Chunks record no event each (an upload of 100 MiB would be 200 of them): begin and commit do. */
+  #chunkRestore(outcome: ReturnType<typeof appendChunk>): ApplyResult {
+    if (!outcome.ok) return outcome;
+    this.#restoreStaging = outcome.staging;
+    return { ok: true, revision: this.#kv.revision, event: this.#events.head.seq };
+  }
+
+  /**
+   * Swaps the staged snapshot in, all or nothing: KV entries and sessions become the snapshot's;
+   * the node registry, the security settings and the event log stay (they describe this cluster
+   * as it runs), and the event chain goes on with a 'restore' event. The KV revision never goes
+   * back: the restore takes max(current, snapshot's) + 1, every restored key gets it as its
+   * modRevision (a compare-and-swap prepared before the restore fails rather than overwrite), and
+   * the change history starts afresh there (watchers are told to re-read). Restored sessions get a
+   * full TTL from now: their holders may renew them; abandoned ones expire one TTL later.
+   */
+  #commitRestore(index: number, id: string): ApplyResult {
+    const staging = this.#restoreStaging;
+    if (staging === undefined || staging.id !== id) return { ok: false, code: 'not-found', subject: id };
+    // Used up whatever the outcome: bytes that failed their checks will not pass them later.
+    this.#restoreStaging = undefined;
+    const assembled = assembleStaging(staging);
+    const decoded = !assembled.ok
+      ? assembled
+      : this.#decodeSnapshot === undefined
+        ? ({ ok: false, why: 'undecodable', reason: 'this state machine has no snapshot decoder' } as const)
+        : this.#decodeSnapshot(assembled.body);
+    if (!decoded.ok) {
+      const failure = 'why' in decoded ? decoded : { why: 'undecodable' as const, reason: `restore ${id}: ${decoded.error}` };
+      // The event names the failure by a fixed word: library messages may differ between builds.
+      this.#event(index, 'restore.failed', id, { why: failure.why, bytes: staging.totalBytes, sha256: staging.sha256 });
+      return { ok: false, code: 'invalid', reason: failure.reason };
+    }
+    const s = decoded.value;
+    const revision = Math.max(this.#kv.revision, s.kv.revision) + 1;
+    this.#kv.replaceAll(s.kv.entries.map((e) => ({ ...e, modRevision: revision })), revision);
+    const now = this.#nowMs;
+    this.#sessions = new Map(s.sessions.map((x) => [x.id, { ...x, createdAtMs: Math.min(x.createdAtMs, now), expiresAtMs: now + x.ttlMs }]));
+    this.#notify({ kind: 'kv-reset', revision });
+    const detail = { sha256: staging.sha256, bytes: staging.totalBytes, snapshotRevision: s.kv.revision, snapshotIndex: s.appliedIndex, keys: s.kv.entries.length, sessions: s.sessions.length, revision };
+    return this.#ok(this.#event(index, 'restore', id, detail));
+  }
+
+  #abortRestore(index: number, id: string): ApplyResult {
+    const staging = this.#restoreStaging;
+    if (staging === undefined || staging.id !== id) return { ok: false, code: 'not-found', subject: id };
+    this.#restoreStaging = undefined;
+    return this.#ok(this.#event(index, 'restore.abort', id, { staged: stagedBytes(staging), bytes: staging.totalBytes }));
   }
 
   #put(index: number, key: string, value: Uint8Array, ifModRevision: number | undefined, session: string | undefined): ApplyResult {

@@ -91,6 +91,19 @@ export class KvStore {
     this.#history = [...s.history];
   }
 
+  /**
+   * Replaces every entry at once (a snapshot restore) and moves the revision to `revision`, which
+   * must not go back. The history is emptied: it described keys that are gone, so a watch from
+   * any revision up to `revision` is told to re-read (changesSince answers compactedBefore).
+   */
+  replaceAll(entries: readonly KvEntry[], revision: Revision): void {
+    assert(revision >= this.#revision, `the revision goes from ${this.#revision} back to ${revision}`);
+    for (const e of entries) assert(e.modRevision <= revision, `entry ${e.key} has modRevision ${e.modRevision} beyond ${revision}`);
+    this.#revision = revision;
+    this.#entries = new Map(entries.map((e) => [e.key, e]));
+    this.#history = [];
+  }
+
   #record(change: KvChange): void {
     this.#history.push(change);
     // Trimmed in batches (up to a quarter over the bound): a splice per change moves the whole

@@ -5,6 +5,7 @@
 
 import type { NodeId } from '../swim/types.ts';
 import type { KeyringChange, SecurityInit } from './security.ts';
+import type { RestoreAbort, RestoreBegin, RestoreChunk, RestoreCommit } from './restore.ts';
 
 export type { NodeId };
 
@@ -21,7 +22,11 @@ export type Command =
   | NodeRemove
   | Note
   | SecurityInit
-  | KeyringChange;
+  | KeyringChange
+  | RestoreBegin
+  | RestoreChunk
+  | RestoreCommit
+  | RestoreAbort;
 
 interface CommandBase {
   /** The proposer's wall clock (ms since the epoch); the state machine's time never goes back. */
