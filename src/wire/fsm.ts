@@ -401,6 +401,7 @@ export function decodeFsmSnapshot(codec: FsmSnapshotCodec, bytes: Uint8Array): R
     // Validated above: the ids are node ids of the right length, so they may wear the brand.
     nodes: wire.nodes as unknown as FsmSnapshot['nodes'],
     events: wire.events,
+    ...(wire.security === undefined ? {} : { security: wire.security }),
     ...(wire.restoreStaging === undefined ? {} : { restoreStaging: { ...wire.restoreStaging, chunks: wire.restoreStaging.chunks.map(own) } }),
   };
   const problem = checkFsmSnapshot(snapshot, { verifyHashes: true });
