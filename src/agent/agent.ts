@@ -19,6 +19,8 @@ import { AutopilotRunner } from './autopilot-runner.ts';
 import { archiveForRejoin, Consensus, ConsensusError, forceSoleVoter } from './consensus.ts';
 import { readKnownPeers, startGossip, type Gossip } from './gossip.ts';
 import { AgentSecurity, SecurityError } from './security.ts';
+import { keyringOutcome, keyringView, requireSecurity, resolveKeyringTarget, clusterKeys } from './keyring-admin.ts';
+import type { KeyringChangeResult, KeyringOp, KeyringView } from '../api/keyring.ts';
 import { restoreSnapshotFile, saveSnapshotFile } from './snapshot.ts';
 import type { RestoreResult, SavedSnapshot } from '../api/snapshot.ts';
 import { AgentMetrics, type MetricsExposition, type ProposalOutcome } from './metrics.ts';
@@ -450,6 +452,25 @@ export class Agent implements KvApi {
         ...[...status.config.learners].sort().map((id) => peerOf(id, 'learner')),
       ],
     };
+  }
+
+  // --- Gossip keyring (src/api/keyring.ts; rules in src/core/fsm/security.ts) ---------------
+
+  /** The cluster's keyring (linearizable unless stale) and the one this node uses right now. */
+  async keyringView(stale: boolean): Promise<KeyringView> {
+    const state = requireSecurity((await this.#readable(stale)).machine.fsm.security, this.#security.mode);
+    return keyringView(this.nodeId, state, this.#security.keyring?.keys, this.#security.mode);
+  }
+
+  /** install, use or remove a gossip key; every node follows within about a second (AgentSecurity). */
+  async keyringChange(op: KeyringOp, keyOrFingerprint: string): Promise<KeyringChangeResult> {
+    // Linearizable: a fingerprint names a key installed a moment ago through another node.
+    const before = requireSecurity((await this.#readable(false)).machine.fsm.security, this.#security.mode);
+    const target = resolveKeyringTarget(before, op, keyOrFingerprint);
+    keyringOutcome(await this.#propose({ type: 'security.keyring', atMs: this.#wallMs(), op, key: target.key }), target, this.#security.mode);
+    // The change applied on the leader; read it here once this node has caught up.
+    const after = requireSecurity((await this.#readable(false)).machine.fsm.security, this.#security.mode);
+    return { op, fingerprint: target.fingerprint, ...clusterKeys(after) };
   }
 
   fsm(): ClusterFsm | undefined {

@@ -3,6 +3,7 @@
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { ApiError, type ApiErrorBody } from './errors.ts';
+import { registerKeyringRoutes, type KeyringApi } from './keyring.ts';
 import { registerKvRoutes, type KvApi } from './kv.ts';
 import { registerMetricsRoute, type MetricsApi } from './metrics-route.ts';
 import { registerOperatorRoutes, type OperatorApi } from './operator.ts';
@@ -13,7 +14,7 @@ import { ErrorSchema, MemberSchema, StatusSchema, type MemberView, type Status }
 import { Type } from '@sinclair/typebox';
 
 /** What the API needs from the agent. Grows as the agent does (KV, members, events, ...). */
-export interface AgentApi extends KvApi, StreamApi, OperatorApi, MetricsApi, SessionApi, SnapshotApi {
+export interface AgentApi extends KvApi, StreamApi, OperatorApi, MetricsApi, SessionApi, SnapshotApi, KeyringApi {
   status(): Status;
   members(): MemberView[];
   /** Graceful departure: out of the configuration, then the agent stops. */
@@ -67,6 +68,7 @@ export function createApiServer(options: ApiServerOptions): FastifyInstance {
   registerKvRoutes(app, options.agent, errors);
   registerStreamRoutes(app, options.agent, errors);
   registerOperatorRoutes(app, options.agent, errors);
+  registerKeyringRoutes(app, options.agent, errors);
   registerSessionRoutes(app, options.agent, errors);
   registerSnapshotRoutes(app, options.agent, errors);
   registerMetricsRoute(app, options.agent, errors);

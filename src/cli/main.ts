@@ -6,6 +6,7 @@ import { agentCommand } from './commands/agent.ts';
 import { statusCommand } from './commands/status.ts';
 import { membersCommand } from './commands/members.ts';
 import { keygenCommand } from './commands/keygen.ts';
+import { keyringCommand } from './commands/keyring.ts';
 import { clusterCommand } from './commands/cluster.ts';
 import { eventsCommand } from './commands/events.ts';
 import { kvCommand } from './commands/kv.ts';
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
   program.addCommand(snapshotCommand());
   program.addCommand(clusterCommand());
   program.addCommand(keygenCommand());
+  program.addCommand(keyringCommand());
   const exitOverrideAll = (command: Command): void => {
     command.exitOverride();
     for (const sub of command.commands) exitOverrideAll(sub);

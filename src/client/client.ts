@@ -1,5 +1,6 @@
 // Typed client of the HTTP API, used by the CLI, tests and benchmarks.
 import type { Static } from '@sinclair/typebox';
+import type { KeyringChangeResult, KeyringOp, KeyringView } from '../api/keyring.ts';
 import type { KvEntryView, KvListView } from '../api/kv.ts';
 import type { RaftView, RecoverResult } from '../api/operator.ts';
 import type { RestoreResult } from '../api/snapshot.ts';
@@ -61,6 +62,17 @@ export class SappersClient {
   /** Operator recover on this survivor (see docs/operator-guide.md, Quorum loss). */
   recover(): Promise<RecoverResult> {
     return this.#request('POST', '/v1/operator/recover', undefined, Math.max(this.#timeoutMs, 30_000));
+  }
+
+  /** The cluster's gossip keyring (fingerprints only) and the one this agent uses now; linearizable unless stale. */
+  keyring(options: { stale?: boolean } = {}): Promise<KeyringView> {
+    return this.#request('GET', `/v1/operator/keyring${options.stale ? '?stale' : ''}`);
+  }
+
+  /** install, use or remove a gossip key (use and remove also take a fingerprint); see `sappers keyring --help`. */
+  keyringChange(op: KeyringOp, keyOrFingerprint: string): Promise<KeyringChangeResult> {
+    const body = new TextEncoder().encode(JSON.stringify({ op, key: keyOrFingerprint }));
+    return this.#request('POST', '/v1/operator/keyring', body, this.#timeoutMs, 'application/json');
   }
 
   /** Asks the agent to leave the cluster for good and stop; resolves once it is out. */
