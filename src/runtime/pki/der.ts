@@ -78,9 +78,13 @@ export function bitString(bytes: Uint8Array, unusedBits = 0): Der {
 /** OBJECT IDENTIFIER from dotted text ("2.5.4.3"). */
 export function oid(dotted: string): Der {
   const arcs = dotted.split('.').map(Number);
-  assert(arcs.length >= 2 && arcs.every((a) => Number.isSafeInteger(a) && a >= 0), `bad OID ${dotted}`);
-  const bytes: number[] = [arcs[0]! * 40 + arcs[1]!];
-  for (const arc of arcs.slice(2)) {
+  assert(/^\d+(\.\d+)+$/.test(dotted) && arcs.every((a) => Number.isSafeInteger(a)), `bad OID ${dotted}`);
+  // X.660: the first arc is 0, 1 or 2; under 0 and 1 the second is below 40.
+  assert(arcs[0]! <= 2 && (arcs[0] === 2 || arcs[1]! < 40), `bad OID ${dotted}`);
+  // X.690 8.19.4: the first two arcs make one subidentifier (X*40+Y), base 128 like the rest:
+  // under arc 2 it can exceed 127 (2.999 is 0x88 0x37).
+  const bytes: number[] = [];
+  for (const arc of [arcs[0]! * 40 + arcs[1]!, ...arcs.slice(2)]) {
     const chunk: number[] = [arc & 0x7f];
     for (let rest = Math.floor(arc / 128); rest > 0; rest = Math.floor(rest / 128)) chunk.unshift((rest & 0x7f) | 0x80);
     bytes.push(...chunk);
@@ -88,12 +92,15 @@ export function oid(dotted: string): Der {
   return tlv(TAG.oid, Uint8Array.from(bytes));
 }
 
-/** X.509 Time (RFC 5280, 4.1.2.5): UTCTime through 2049, GeneralizedTime from 2050. */
+/**
+ * X.509 Time (RFC 5280, 4.1.2.5): UTCTime for 1950 through 2049, GeneralizedTime otherwise
+ * (a two-digit year below 50 reads as 20YY, so 1949 must not be written as UTCTime).
+ */
 export function time(date: Date): Der {
   const pad = (n: number, width = 2): string => String(n).padStart(width, '0');
   const rest = `${pad(date.getUTCMonth() + 1)}${pad(date.getUTCDate())}${pad(date.getUTCHours())}${pad(date.getUTCMinutes())}${pad(date.getUTCSeconds())}Z`;
   const year = date.getUTCFullYear();
-  return year < 2050
+  return year >= 1950 && year < 2050
     ? tlv(TAG.utcTime, new TextEncoder().encode(`${pad(year % 100)}${rest}`))
     : tlv(TAG.generalizedTime, new TextEncoder().encode(`${pad(year, 4)}${rest}`));
 }
