@@ -464,6 +464,12 @@ export function checkFsmSnapshot(s: FsmSnapshot, options: { readonly verifyHashe
     if (n.firstSeenAtMs > n.updatedAtMs) return `${at}.firstSeenAtMs ${n.firstSeenAtMs} is after updatedAtMs ${n.updatedAtMs}`;
     if (n.updatedAtMs > s.nowMs) return `${at}.updatedAtMs ${n.updatedAtMs} is after nowMs ${s.nowMs}`;
   }
+  // The keyring's invariants (src/core/fsm/security.ts); messages never quote a key.
+  if (s.security !== undefined) {
+    const { gossipKeys, gossipPrimary } = s.security;
+    if (new Set(gossipKeys).size !== gossipKeys.length) return 'security.gossipKeys repeats a key';
+    if (!gossipKeys.includes(gossipPrimary)) return 'security.gossipPrimary is not one of security.gossipKeys';
+  }
   if (s.restoreStaging !== undefined && stagedBytes(s.restoreStaging) > s.restoreStaging.totalBytes) {
     return `restoreStaging holds ${stagedBytes(s.restoreStaging)} bytes, more than its totalBytes ${s.restoreStaging.totalBytes}`;
   }

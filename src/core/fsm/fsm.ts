@@ -7,7 +7,7 @@ import { assert, unreachable } from '../result.ts';
 import { sha256Hex } from '../sha256.ts';
 import { EventLog, type EventAnchor, type EventBody } from './events.ts';
 import { KvStore } from './kv.ts';
-import { changeKeyring, keyFingerprint, type KeyringChange, type SecurityInit, type SecurityState } from './security.ts';
+import { MAX_GOSSIP_KEYS, changeKeyring, keyFingerprint, type KeyringChange, type SecurityInit, type SecurityState } from './security.ts';
 import { appendChunk, assembleStaging, beginStaging, stagedBytes, type RestoreBegin, type RestoreStaging, type SnapshotDecoder } from './restore.ts';
 import type { ApplyResult, ClusterEvent, Command, KvChange, KvEntry, NodeId, NodeRecord, Revision, Session } from './types.ts';
 
@@ -218,6 +218,9 @@ export class ClusterFsm {
     if (this.#security !== undefined) return { ok: false, code: 'exists', subject: 'security' };
     const { caCertPem, caKeyPem, managementTokenSha256, gossipKeys, gossipPrimary } = command;
     if (!gossipKeys.includes(gossipPrimary)) return { ok: false, code: 'invalid', reason: 'the primary gossip key must be one of the installed keys' };
+    // The keyring's other invariants (security.ts), kept from the start as every change keeps them.
+    if (new Set(gossipKeys).size !== gossipKeys.length) return { ok: false, code: 'invalid', reason: 'the gossip keys must be distinct' };
+    if (gossipKeys.length > MAX_GOSSIP_KEYS) return { ok: false, code: 'invalid', reason: `at most ${MAX_GOSSIP_KEYS} gossip keys may be installed` };
     this.#security = { caCertPem, caKeyPem, managementTokenSha256, gossipKeys: [...gossipKeys], gossipPrimary };
     return this.#ok(this.#event(index, 'security.init', 'cluster', { gossipKeys: gossipKeys.length, primaryKey: keyFingerprint(gossipPrimary) }));
   }
