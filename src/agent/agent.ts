@@ -16,9 +16,12 @@ import type { MemberView, Status } from '../api/schemas.ts';
 import type { ClusterFsm } from '../core/fsm/fsm.ts';
 import type { ApplyResult, Command } from '../core/fsm/types.ts';
 import { AutopilotRunner } from './autopilot-runner.ts';
-import { archiveForRejoin, Consensus, ConsensusError, forceSoleVoter } from './consensus.ts';
+import { archiveForRejoin, Consensus, ConsensusError, forceSoleVoter, raftDir } from './consensus.ts';
 import { readKnownPeers, startGossip, type Gossip } from './gossip.ts';
 import { AgentSecurity, SecurityError } from './security.ts';
+import { BootstrapRunner } from './bootstrap-runner.ts';
+import { openRaftState } from '../runtime/raft/open.ts';
+import { NodeFileSystem } from '../runtime/storage/node-fs.ts';
 import { keyringOutcome, keyringView, requireSecurity, resolveKeyringTarget, clusterKeys } from './keyring-admin.ts';
 import type { KeyringChangeResult, KeyringOp, KeyringView } from '../api/keyring.ts';
 import { restoreSnapshotFile, saveSnapshotFile } from './snapshot.ts';
@@ -66,6 +69,7 @@ export class Agent implements KvApi {
   #gossip: Gossip | undefined;
   #consensus: Consensus | undefined;
   #autopilot: AutopilotRunner | undefined;
+  #bootstrap: BootstrapRunner | undefined;
   #stopping: Promise<void> | undefined;
   #epochTimer: Timer | undefined;
   #leaving: Promise<{ removed: boolean }> | undefined;
@@ -98,13 +102,6 @@ export class Agent implements KvApi {
   }
 
   static async start(config: AgentConfig, deps: AgentDeps): Promise<Agent> {
-    if (config.bootstrapExpect !== undefined && config.bootstrapExpect > 1) {
-      // Refused rather than ignored: a group start that silently formed several clusters, or
-      // none, would be worse than no feature. Until it lands, one node originates and the others join.
-      throw new AgentStartError(
-        `--bootstrap-expect ${config.bootstrapExpect} is not supported yet: start the first node without --join (it originates the cluster) and every other node with --join pointing at it; the autopilot makes them voters`,
-      );
-    }
     const ephemeralDir = config.dev && config.dataDir === undefined;
     const dataDir = ephemeralDir ? await makeDevDataDir() : (config.dataDir ?? defaultDataDir());
     let lock: DataDirLock;
@@ -119,7 +116,8 @@ export class Agent implements KvApi {
       const nodeId = await loadNodeId(dataDir, config.nodeId);
       // Only a node that has never seen peers originates a cluster: one whose Raft state was
       // moved away (or lost) but remembers peers must rejoin them, not start a second cluster.
-      const founder = config.join.length === 0 && (await readKnownPeers(dataDir, deps.logger)).length === 0;
+      // With --bootstrap-expect N > 1 nobody originates alone: the N nodes agree first.
+      const founder = (config.bootstrapExpect ?? 1) === 1 && config.join.length === 0 && (await readKnownPeers(dataDir, deps.logger)).length === 0;
       const security = await AgentSecurity.prepare({ config, nodeId, dataDir, founder, clock: deps.clock, logger: deps.logger });
       agent = new Agent({ config, deps, nodeId, dataDir, lock, ephemeralDir, security, founder });
       await agent.#listen();
@@ -175,13 +173,47 @@ export class Agent implements KvApi {
         rpcPort: this.#consensus.port,
         epoch: this.#consensus.epoch,
         keyring: this.#security.keyring,
+        ...(this.#awaitingBootstrap() ? { bootstrap: { expect: this.config.bootstrapExpect!, voters: [] } } : {}),
       });
     } catch (e) {
       throw new AgentStartError(describeListenError(e, 'gossip', this.#httpHost(), this.config.ports.gossip, '--gossip-port'));
     }
     this.#security.attach(this.#gossip, () => this.#consensus);
+    if (this.#awaitingBootstrap()) await this.#startBootstrap(this.#gossip);
     await this.#runConsensus(this.#consensus, this.#gossip);
     this.#scheduleEpochWatch();
+  }
+
+  /** --bootstrap-expect N > 1 on a node with no Raft state yet: it waits for the group. */
+  #awaitingBootstrap(): boolean {
+    const expect = this.config.bootstrapExpect ?? 1;
+    return expect > 1 && !this.#inConfiguration();
+  }
+
+  #inConfiguration(): boolean {
+    const config = this.#consensus?.node.status().config;
+    return config !== undefined && config.voters.length + config.learners.length > 0;
+  }
+
+  async #startBootstrap(gossip: Gossip): Promise<void> {
+    this.#bootstrap = await BootstrapRunner.start({
+      nodeId: this.nodeId,
+      expect: this.config.bootstrapExpect!,
+      dataDir: this.dataDir,
+      gossip,
+      keyring: this.#security.keyring,
+      clock: this.#deps.clock,
+      logger: this.#deps.logger,
+      formed: () => this.#inConfiguration(),
+      form: async (voters, originator) => {
+        if (originator) await this.#security.originate();
+        await this.#restartConsensus(async () => {
+          const opened = await openRaftState(new NodeFileSystem(), raftDir(this.dataDir), { bootstrap: { voters: voters as NodeId[], learners: [] } });
+          if (!opened.ok) throw new Error(`cannot form the cluster: ${opened.error.message}`);
+          await opened.value.storage.close();
+        });
+      },
+    });
   }
 
   /** Connects a started consensus to gossip, lets a sole voter lead, and starts the autopilot. */
@@ -603,6 +635,7 @@ export class Agent implements KvApi {
     this.#autopilot?.stop();
     this.#epochTimer?.cancel();
     this.#security.close();
+    this.#bootstrap?.stop();
     // A leader that stops hands over first: the others need not wait out an election timeout.
     await this.#consensus?.handOverLeadership(HANDOVER_TIMEOUT_MS);
     if (this.#gossip && leave) await this.#gossip.leave(LEAVE_TIMEOUT_MS);

@@ -43,6 +43,8 @@ export interface Gossip {
   readonly advertiseAddr: string;
   /** Publishes a new Raft cluster epoch (after operator recover, or on rejoining fresh). */
   setEpoch(epoch: number): void;
+  /** Publishes this node's group-bootstrap state (--bootstrap-expect); undefined clears it. */
+  setBootstrap(bootstrap: NodeMeta['bootstrap']): void;
   /** Gossips a graceful leave and waits for it to spread (bounded). */
   leave(timeoutMs: number): Promise<void>;
   close(): Promise<void>;
@@ -59,6 +61,8 @@ export interface GossipInit {
   readonly rpcPort: number;
   /** The Raft cluster epoch to publish. */
   readonly epoch: number;
+  /** Group-bootstrap state to publish from the start (a node waiting for --bootstrap-expect peers). */
+  readonly bootstrap?: NodeMeta['bootstrap'];
   /** The cluster keyring that seals all gossip; undefined runs gossip in the clear (--insecure, --dev). */
   readonly keyring: Keyring | undefined;
 }
@@ -91,9 +95,16 @@ export async function startGossip(init: GossipInit): Promise<Gossip> {
     httpAddr: formatAddress(advertiseHost, init.httpPort),
     startedAtMs: Math.round(clock.wallMs()),
     epoch,
+    ...(bootstrap === undefined ? {} : { bootstrap }),
   });
   let epoch = init.epoch;
+  let bootstrap = init.bootstrap;
   const startedMeta = meta();
+  /** The metadata now: what was published at start, with what has changed since. */
+  const current = (): NodeMeta => {
+    const { bootstrap: _, ...base } = startedMeta;
+    return { ...base, resources, epoch, ...(bootstrap === undefined ? {} : { bootstrap }) };
+  };
   const swim = new Swim<NodeMeta>({
     id: init.nodeId as NodeId,
     addr: advertiseAddr,
@@ -143,7 +154,7 @@ export async function startGossip(init: GossipInit): Promise<Gossip> {
         if (resourcesChanged(resources, next) || clock.nowMs() - publishedAtMs >= RESOURCE_MAX_AGE_MS) {
           resources = next;
           publishedAtMs = clock.nowMs();
-          membership.updateMeta({ ...startedMeta, resources, epoch });
+          membership.updateMeta(current());
         }
         return savePeers();
       }).catch((e: unknown) => log.warn({ err: e instanceof Error ? e.message : String(e) }, 'resource refresh failed'))
@@ -162,7 +173,11 @@ export async function startGossip(init: GossipInit): Promise<Gossip> {
     advertiseAddr,
     setEpoch(next) {
       epoch = next;
-      membership.updateMeta({ ...startedMeta, resources, epoch });
+      membership.updateMeta(current());
+    },
+    setBootstrap(next) {
+      bootstrap = next;
+      membership.updateMeta(current());
     },
     leave: (timeoutMs) => membership.leave(timeoutMs),
     async close() {

@@ -144,7 +144,7 @@ export class AgentSecurity {
 
   /**
    * Starts serving certificates to joining nodes, getting one for this node if it has none,
-   * recording the originator's settings once it leads, and following keyring changes.
+   * recording the originator's settings once a leader exists, and following keyring changes.
    */
   attach(gossip: Gossip, consensus: () => Consensus | undefined): void {
     if (this.mode !== 'secure') return;
@@ -231,16 +231,8 @@ export class AgentSecurity {
         this.#log.warn({ dir, problem: errorText(e) }, 'the stored node certificate cannot be used; asking the cluster for a new one');
       }
     } else if (founder) {
-      const ca = createCertificateAuthority(nodeId, now);
-      const node = generateNodeKey();
-      const certPem = issueNodeCertificate(ca, nodeId, node.publicKeyDer, now);
-      await writePrivate(join(dir, 'ca.key'), ca.keyPem);
-      await writeFile(join(dir, 'ca.crt'), ca.certPem, { mode: 0o644 });
-      await writePrivate(join(dir, 'node.key'), node.keyPem);
-      await writeFile(join(dir, 'node.crt'), certPem, { mode: 0o644 });
-      this.#credentials = { certPem, keyPem: node.keyPem, caPem: ca.certPem };
-      this.#certified = true;
-      this.#log.info({ dir }, 'created the cluster certificate authority and this node\'s certificate');
+      await this.#createAuthority();
+      return;
     }
     if (!this.#certified) {
       // Until the cluster gives it a certificate the RPC port must still listen (gossip
@@ -252,7 +244,36 @@ export class AgentSecurity {
     await this.#loadPendingInit();
   }
 
-  /** On the originating node: the settings to record once it leads (CA, token hash, keyring). */
+  /**
+   * This node originates the cluster (--bootstrap-expect: it proposed the initial voters): it
+   * makes the CA and its own certificate, and will record them once a leader exists. Secure mode only;
+   * a node that already holds a certificate (operator files, or a restart) keeps it.
+   */
+  async originate(): Promise<void> {
+    if (this.mode !== 'secure' || this.#certified) return;
+    await this.#createAuthority();
+    const c = this.#credentials!;
+    this.#consensus()?.rpc.setTlsCredentials({ cert: c.certPem, key: c.keyPem, ca: c.caPem });
+  }
+
+  async #createAuthority(): Promise<void> {
+    const { nodeId, dataDir } = this.#init;
+    const now = new Date(this.#init.clock.wallMs());
+    const dir = join(dataDir, TLS_DIR);
+    const ca = createCertificateAuthority(nodeId, now);
+    const node = generateNodeKey();
+    const certPem = issueNodeCertificate(ca, nodeId, node.publicKeyDer, now);
+    await writePrivate(join(dir, 'ca.key'), ca.keyPem);
+    await writeFile(join(dir, 'ca.crt'), ca.certPem, { mode: 0o644 });
+    await writePrivate(join(dir, 'node.key'), node.keyPem);
+    await writeFile(join(dir, 'node.crt'), certPem, { mode: 0o644 });
+    this.#credentials = { certPem, keyPem: node.keyPem, caPem: ca.certPem };
+    this.#certified = true;
+    this.#log.info({ dir }, "created the cluster certificate authority and this node's certificate");
+    await this.#loadPendingInit();
+  }
+
+  /** On the originating node: the settings to record once a leader exists (CA, token hash, keyring). */
   async #loadPendingInit(): Promise<void> {
     const { config, dataDir } = this.#init;
     const caKeyPath = join(dataDir, TLS_DIR, 'ca.key');
@@ -285,7 +306,9 @@ export class AgentSecurity {
     const decoded = this.#codec.decode(opened.value);
     if (!decoded.ok || decoded.value.type !== 'security.enroll') return reply({ ok: false, reason: 'malformed enrollment request' });
     const { node, publicKey } = decoded.value.body;
-    const state = this.#consensus()?.machine.fsm.security;
+    // The originator signs with its own CA until the replicated state holds it: with
+    // --bootstrap-expect the other initial voters need certificates before any leader exists.
+    const state = this.#consensus()?.machine.fsm.security ?? this.#pendingInit;
     if (state === undefined) return reply({ ok: false, reason: `${this.#init.nodeId} has not received the cluster CA yet` });
     const member = this.#gossip?.membership.swim.member(node as NodeId);
     if (member === undefined || member.status !== 'alive') return reply({ ok: false, reason: `${node} is not an alive member in gossip here yet` });
@@ -385,7 +408,8 @@ export class AgentSecurity {
     if (consensus === undefined || this.#closed) return;
     const state = consensus.machine.fsm.security;
     if (state === undefined) {
-      if (this.#pendingInit !== undefined && !this.#initProposed && consensus.node.role === 'leader') {
+      // Forwarded to whoever leads: with --bootstrap-expect another initial voter may win first.
+      if (this.#pendingInit !== undefined && !this.#initProposed && consensus.node.leader !== undefined) {
         this.#initProposed = true;
         try {
           const result = await consensus.propose({ type: 'security.init', atMs: Math.round(this.#init.clock.wallMs()), ...this.#pendingInit });

@@ -4,6 +4,8 @@
 //   cluster.leave-reply  accepted, or not the leader (with the leader to ask instead); removed
 //                        once a committed configuration no longer lists the node (a removed node
 //                        never receives the entry that removes it, thesis 4.2.2, so it must ask)
+//   bootstrap.promise    --bootstrap-expect: a proposer asks a node to follow its initial voters
+//   bootstrap.form       ... and, with every promise, tells them to form (src/core/bootstrap)
 //   security.enroll      a joining node, which holds the cluster key but no certificate yet,
 //                        asks a member for one (sealed with the cluster key, over the gossip
 //                        port's TCP side: the RPC port admits only certified nodes)
@@ -27,6 +29,11 @@ export const ClusterMessages = {
     },
     { additionalProperties: false },
   ),
+  /** Group bootstrap (src/core/bootstrap): a proposer asks for a promise, then tells the set to form. */
+  'bootstrap.promise': Type.Object({ from: Id, voters: Type.Array(Id, { minItems: 2, maxItems: 7 }) }, { additionalProperties: false }),
+  'bootstrap.promise-reply': Type.Object({ granted: Type.Boolean(), reason: Type.Optional(Type.String({ maxLength: 1024 })) }, { additionalProperties: false }),
+  'bootstrap.form': Type.Object({ from: Id, voters: Type.Array(Id, { minItems: 2, maxItems: 7 }) }, { additionalProperties: false }),
+  'bootstrap.form-reply': Type.Object({ ok: Type.Boolean(), reason: Type.Optional(Type.String({ maxLength: 1024 })) }, { additionalProperties: false }),
   'security.enroll': Type.Object(
     { node: Id, publicKey: Type.Uint8Array({ minByteLength: 1, maxByteLength: 1024, description: 'DER SubjectPublicKeyInfo of an ECDSA P-256 key' }) },
     { additionalProperties: false },

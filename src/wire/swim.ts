@@ -29,6 +29,13 @@ export const NodeMetaSchema = Type.Object(
     startedAtMs: Count,
     /** The Raft cluster epoch this node belongs to (raised by operator recover); absent = 1. */
     epoch: Type.Optional(Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER })),
+    /**
+     * Group bootstrap (--bootstrap-expect, src/core/bootstrap): voters empty while waiting for
+     * `expect` nodes; the initial voters once formed. Absent on nodes not bootstrapping.
+     */
+    bootstrap: Type.Optional(
+      Type.Object({ expect: Type.Integer({ minimum: 2, maximum: 7 }), voters: Type.Array(Type.String({ minLength: 1, maxLength: MAX_ID_CHARS }), { maxItems: 7 }) }, strict),
+    ),
   },
   strict,
 );
