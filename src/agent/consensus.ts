@@ -227,7 +227,12 @@ export class Consensus {
   addressOf(id: NodeId): string | undefined {
     // Called for every outgoing Raft batch: a direct lookup, not a copy of the member list.
     const m = this.#membership?.swim.member(id);
-    return m === undefined || m.meta.rpcAddr === '' ? undefined : m.meta.rpcAddr;
+    if (m !== undefined && m.meta.rpcAddr !== '') return m.meta.rpcAddr;
+    // Gossip may not know the peer (this node cannot read gossip after missing a key rotation,
+    // or has just restarted): the replicated node registry remembers where it last was, so
+    // Raft traffic, which needs no gossip key, still flows and brings the keyring change.
+    const recorded = this.machine.fsm.node(id)?.rpcAddr;
+    return recorded === undefined || recorded === '' ? undefined : recorded;
   }
 
   state(): ConsensusState {

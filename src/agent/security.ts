@@ -95,6 +95,8 @@ export class AgentSecurity {
   #closed = false;
   #initProposed = false;
   #enrolling = false;
+  /** Digest of the cluster key file's keys, kept in keyring.json (see loadKeyring). */
+  #keyFileDigest = '';
 
   private constructor(init: SecurityInit, mode: SecurityMode, keyring: Keyring | undefined) {
     this.#init = init;
@@ -125,8 +127,9 @@ export class AgentSecurity {
           'To run without any security on a trusted test network, pass --insecure; for a local trial, --dev.',
       );
     }
-    const keyring = await loadKeyring(init.dataDir, keyFile, logger);
+    const { keyring, keyFileDigest } = await loadKeyring(init.dataDir, keyFile, logger);
     const security = new AgentSecurity(init, 'secure', keyring);
+    security.#keyFileDigest = keyFileDigest;
     await security.#loadCredentials();
     return security;
   }
@@ -429,7 +432,7 @@ export class AgentSecurity {
       state.gossipKeys.map((k) => Buffer.from(k, 'base64')),
       Buffer.from(state.gossipPrimary, 'base64'),
     );
-    await saveKeyring(this.#init.dataDir, keyring);
+    await saveKeyring(this.#init.dataDir, keyring, this.#keyFileDigest);
     this.#log.info({ primary: keyFingerprint(state.gossipPrimary), installed: state.gossipKeys.map(keyFingerprint) }, 'gossip keyring changed to follow the cluster');
   }
 }
@@ -437,12 +440,16 @@ export class AgentSecurity {
 // --- Files ----------------------------------------------------------------------------------
 
 /**
- * This node's keyring: keyring.json once it exists (the cluster's keyring follows rotations),
- * otherwise the cluster key file. Keys in the file and not in keyring.json are installed too,
- * so a node that missed a rotation can be given the new key by file.
+ * This node's keyring: keyring.json once it exists (it follows the cluster's rotations),
+ * otherwise the cluster key file. keyring.json also remembers a digest of the key file it was
+ * last started with: when the file has changed since, the operator replaced it (after a
+ * rotation this node missed, say), so its keys are installed and its first key made primary.
+ * An unchanged file never overrides what the cluster rotated to.
  */
-async function loadKeyring(dataDir: string, keyFile: string, logger: Logger): Promise<Keyring> {
-  const fromFile = parseKeyFile(await readText(keyFile, 'security.clusterKeyFile'), keyFile);
+async function loadKeyring(dataDir: string, keyFile: string, logger: Logger): Promise<{ keyring: Keyring; keyFileDigest: string }> {
+  const text = await readText(keyFile, 'security.clusterKeyFile');
+  const fromFile = parseKeyFile(text, keyFile);
+  const keyFileDigest = createHash('sha256').update(fromFile.map((k) => k.toString('base64')).join('\n')).digest('hex');
   const stored = await readFile(join(dataDir, KEYRING_FILE), 'utf8').catch((e: unknown) => {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new SecurityError(`cannot read ${join(dataDir, KEYRING_FILE)}: ${errorText(e)}`);
@@ -450,9 +457,9 @@ async function loadKeyring(dataDir: string, keyFile: string, logger: Logger): Pr
   let keyring: Keyring;
   if (stored === undefined) keyring = new Keyring(fromFile);
   else {
-    let parsed: { primary: string; keys: string[] };
+    let parsed: { primary: string; keys: string[]; keyFileDigest?: string };
     try {
-      parsed = JSON.parse(stored) as { primary: string; keys: string[] };
+      parsed = JSON.parse(stored) as typeof parsed;
       keyring = new Keyring(
         parsed.keys.map((k, i) => parseKey(k, `${KEYRING_FILE} keys[${i}]`)),
         parseKey(parsed.primary, `${KEYRING_FILE} primary`),
@@ -462,14 +469,17 @@ async function loadKeyring(dataDir: string, keyFile: string, logger: Logger): Pr
         `${join(dataDir, KEYRING_FILE)} is damaged (${errorText(e)}). Nothing was changed. Move it away to start from the cluster key file (${keyFile}) again.`,
       );
     }
-    const missing = fromFile.filter((k) => !keyring.keys.all.includes(k.toString('base64')));
-    if (missing.length > 0) {
-      logger.warn({ keyFile, keys: missing.map((k) => keyFingerprint(k.toString('base64'))) }, 'the cluster key file holds keys this node\'s keyring does not; installing them');
-      for (const k of missing) keyring.install(k);
+    if (parsed.keyFileDigest !== undefined && parsed.keyFileDigest !== keyFileDigest) {
+      logger.warn(
+        { keyFile, primary: keyFingerprint(fromFile[0]!.toString('base64')) },
+        "the cluster key file changed since this node last started: installing its keys and sealing gossip with its first key (a node that missed a rotation comes back this way)",
+      );
+      for (const k of fromFile) keyring.install(k);
+      keyring.use(fromFile[0]!);
     }
   }
-  await saveKeyring(dataDir, keyring);
-  return keyring;
+  await saveKeyring(dataDir, keyring, keyFileDigest);
+  return { keyring, keyFileDigest };
 }
 
 /** One base64 key per line (the first encrypts); blank lines and # comments are skipped. */
@@ -488,9 +498,9 @@ export function parseKeyFile(text: string, path: string): Buffer[] {
   return keys;
 }
 
-async function saveKeyring(dataDir: string, keyring: Keyring): Promise<void> {
+async function saveKeyring(dataDir: string, keyring: Keyring, keyFileDigest: string): Promise<void> {
   const { primary, all } = keyring.keys;
-  await writePrivate(join(dataDir, KEYRING_FILE), `${JSON.stringify({ primary, keys: all })}\n`);
+  await writePrivate(join(dataDir, KEYRING_FILE), `${JSON.stringify({ primary, keys: all, keyFileDigest })}\n`);
 }
 
 async function readStoredCredentials(dir: string): Promise<Credentials | undefined> {

@@ -22,12 +22,13 @@ Rotating the cluster key (no downtime, one command at a time, at any node):
 
 Every node follows the keyring in the replicated state (Raft) within a few seconds, so no command
 runs on each node, and a node that is down meanwhile gets the changes from the log when it is
-back. To be back it must still share a key with the others: a node that was down during
-"install" rejoins by itself (its old key still seals the cluster's gossip). A node that missed
-"use" or "remove" holds only the old key: it cannot read the others' gossip (sealed with the
-new key), and after "remove" they refuse its own. Stop it, give it the new key as its --cluster-key-file, move its <data-dir>/keyring.json away
-(the keyring it remembers would win over the file) and start it again; it rejoins with the new
-key and follows the cluster from then on.
+back. A node that was down during "install" rejoins by itself (its old key still seals the
+cluster's gossip). A node that missed "use" or "remove" holds only the old key and cannot read
+the others' gossip, but Raft needs no gossip key: the leader reaches it at the address in the
+replicated node registry, and it reaches the leader the same way, so it gets the new keyring from
+the log and rejoins gossip by itself, as long as its RPC address is unchanged. Otherwise give it
+the new key as its --cluster-key-file and start it again: a key file that changed since the node
+last started is taken as the operator's word, and its first key seals gossip from then on.
 
 Keys are shown by fingerprint only. Give keys with --key-file rather than on the command line,
 where the process list and the shell history would show them.`;
