@@ -16,7 +16,7 @@ import type { MemberView, Status } from '../api/schemas.ts';
 import type { ClusterFsm } from '../core/fsm/fsm.ts';
 import type { ApplyResult, Command } from '../core/fsm/types.ts';
 import { AutopilotRunner } from './autopilot-runner.ts';
-import { archiveForRejoin, Consensus, ConsensusError, forceSoleVoter, raftDir } from './consensus.ts';
+import { archiveForRejoin, compareEpochs, Consensus, ConsensusError, forceSoleVoter, raftDir, type EpochId } from './consensus.ts';
 import { readKnownPeers, startGossip, type Gossip } from './gossip.ts';
 import { AgentSecurity, SecurityError } from './security.ts';
 import { BootstrapRunner } from './bootstrap-runner.ts';
@@ -72,6 +72,7 @@ export class Agent implements KvApi {
   #bootstrap: BootstrapRunner | undefined;
   #stopping: Promise<void> | undefined;
   #epochTimer: Timer | undefined;
+  #noQuorumSinceMs: number | undefined;
   #leaving: Promise<{ removed: boolean }> | undefined;
   #requestShutdown: () => void = () => undefined;
   /** Resolves when the agent asks its process to stop (after a graceful leave via the API). */
@@ -172,6 +173,7 @@ export class Agent implements KvApi {
         httpPort: this.#httpPort,
         rpcPort: this.#consensus.port,
         epoch: this.#consensus.epoch,
+        epochOrigin: this.#consensus.epochOrigin,
         keyring: this.#security.keyring,
         ...(this.#awaitingBootstrap() ? { bootstrap: { expect: this.config.bootstrapExpect!, voters: [] } } : {}),
       });
@@ -258,7 +260,7 @@ export class Agent implements KvApi {
     });
     this.#consensus = next;
     this.#feedMetrics(next);
-    gossip.setEpoch(next.epoch);
+    gossip.setEpoch(next.epoch, next.epochOrigin);
     await this.#runConsensus(next, gossip);
     if (changeError !== undefined) throw changeError instanceof Error ? changeError : new Error(String(changeError));
     return next;
@@ -282,15 +284,27 @@ export class Agent implements KvApi {
   }
 
   async #checkEpoch(): Promise<void> {
+    await this.#autoRecoverTick();
     const consensus = this.#consensus;
     const gossip = this.#gossip;
     if (consensus === undefined || gossip === undefined || this.#stopping !== undefined) return;
-    const newest = Math.max(...gossip.membership.members().filter((m) => m.status === 'alive').map((m) => m.meta.epoch ?? 1));
-    if (newest <= consensus.epoch) return;
+    const ours: EpochId = { epoch: consensus.epoch, origin: consensus.epochOrigin };
+    let newest = ours;
+    for (const m of gossip.membership.members()) {
+      if (m.status !== 'alive') continue;
+      const theirs: EpochId = { epoch: m.meta.epoch ?? 1, origin: m.meta.epochOrigin };
+      if (compareEpochs(theirs, newest) > 0) newest = theirs;
+    }
+    if (newest === ours) return;
     const { logger } = this.#deps;
     await this.#restartConsensus(async () => {
       const aside = await archiveForRejoin(this.dataDir, newest, this.#deps.clock.wallMs());
-      logger.warn({ oldEpoch: consensus.epoch, epoch: newest, movedTo: aside }, 'this node belongs to an older cluster epoch (an operator recovered the cluster elsewhere); its Raft state was moved aside and it rejoins fresh');
+      logger.warn(
+        { oldEpoch: ours.epoch, oldOrigin: ours.origin, epoch: newest.epoch, origin: newest.origin, movedTo: aside },
+        newest.epoch === ours.epoch
+          ? 'two recoveries started this epoch on the two sides of a partition; the other one wins (larger origin), so this node moved its Raft state aside and rejoins it fresh'
+          : 'this node belongs to an older cluster epoch (the cluster was recovered elsewhere); its Raft state was moved aside and it rejoins fresh',
+      );
     });
   }
 
@@ -299,7 +313,7 @@ export class Agent implements KvApi {
    * configuration with this node as the only voter, from its log, in a new epoch. Refused while a
    * leader serves, and when a reachable member has a fresher log (recover there instead).
    */
-  async recover(): Promise<{ epoch: number; term: number; index: number }> {
+  async recover(trigger: 'operator' | 'auto' = 'operator'): Promise<{ epoch: number; term: number; index: number }> {
     const consensus = this.#consensus;
     if (consensus === undefined) throw new ApiError('unavailable', 'the agent is starting or stopping');
     const status = consensus.node.status();
@@ -309,7 +323,10 @@ export class Agent implements KvApi {
       if (id === this.nodeId) continue;
       const theirs = await consensus.logPositionOf(id);
       if (theirs === undefined || theirs.epoch !== consensus.epoch) continue;
-      if (theirs.lastTerm > status.lastTerm || (theirs.lastTerm === status.lastTerm && theirs.lastIndex > status.lastIndex)) {
+      const fresher = theirs.lastTerm > status.lastTerm || (theirs.lastTerm === status.lastTerm && theirs.lastIndex > status.lastIndex);
+      // Two automatic recoveries with equal logs: only the lower node ID goes ahead.
+      const tie = trigger === 'auto' && theirs.lastTerm === status.lastTerm && theirs.lastIndex === status.lastIndex && id < this.nodeId;
+      if (fresher || tie) {
         throw new ApiError('conflict', `${id} has a fresher log (term ${theirs.lastTerm}, index ${theirs.lastIndex}; here: term ${status.lastTerm}, index ${status.lastIndex}): run the recovery there`);
       }
     }
@@ -317,10 +334,46 @@ export class Agent implements KvApi {
     const { logger } = this.#deps;
     const next = await this.#restartConsensus(async () => {
       outcome = await forceSoleVoter(this.dataDir, this.nodeId);
-      logger.warn(outcome, 'operator recover: this node is now the only voter of a new cluster epoch; the autopilot adds the other nodes back as they return');
+      logger.warn(outcome, `${trigger === 'auto' ? 'autoRecover' : 'operator recover'}: this node is now the only voter of a new cluster epoch; the autopilot adds the other nodes back as they return`);
     });
-    await next.propose({ type: 'note', atMs: this.#wallMs(), kind: 'operator.recover', subject: this.nodeId, message: `forced a new configuration with ${this.nodeId} as the only voter, starting epoch ${outcome.epoch} at index ${outcome.index}` }).catch(() => undefined);
+    const why = trigger === 'auto' ? `automatically, after ${this.config.autopilot.autoRecoverMs} ms without a quorum (autoRecover), ` : '';
+    await next
+      .propose({ type: 'note', atMs: this.#wallMs(), kind: trigger === 'auto' ? 'auto.recover' : 'operator.recover', subject: this.nodeId, message: `${why}forced a new configuration with ${this.nodeId} as the only voter, starting epoch ${outcome.epoch} at index ${outcome.index}` })
+      .catch(() => undefined);
     return outcome;
+  }
+
+  /**
+   * autoRecover (opt-in, DESIGN.md Quorum loss): a voter that has seen no quorum for the
+   * configured time, while gossip shows a majority of the voters gone, recovers by itself if no
+   * reachable member has a fresher log. Both sides of a long partition may do so: their epochs
+   * then share a number but not an origin, and when they meet the larger origin wins and the
+   * other side moves its Raft state aside and rejoins (its writes since the split are kept on
+   * disk, not in the cluster). That is why it is off by default.
+   */
+  async #autoRecoverTick(): Promise<void> {
+    const limitMs = this.config.autopilot.autoRecoverMs;
+    const consensus = this.#consensus;
+    const gossip = this.#gossip;
+    if (limitMs === undefined || consensus === undefined || gossip === undefined || this.#stopping !== undefined) return;
+    const now = this.#deps.clock.nowMs();
+    if (consensus.state() !== 'no-quorum') {
+      this.#noQuorumSinceMs = undefined;
+      return;
+    }
+    this.#noQuorumSinceMs ??= now;
+    if (now - this.#noQuorumSinceMs < limitMs) return;
+    const { voters } = consensus.node.status().config;
+    if (!voters.includes(this.nodeId as NodeId)) return;
+    const alive = voters.filter((id) => id === this.nodeId || gossip.membership.swim.member(id)?.status === 'alive');
+    if (alive.length * 2 > voters.length) return; // a majority is alive by gossip: not a lost majority
+    this.#noQuorumSinceMs = undefined;
+    try {
+      const outcome = await this.recover('auto');
+      this.#deps.logger.warn({ ...outcome, afterMs: limitMs }, 'recovered automatically from the loss of a majority (autoRecover)');
+    } catch (e) {
+      this.#deps.logger.info({ reason: e instanceof Error ? e.message : String(e) }, 'autoRecover: not recovering here');
+    }
   }
 
 

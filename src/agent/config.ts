@@ -54,6 +54,11 @@ export const AgentConfigSchema = Type.Object(
         deadVoterGraceMs: Type.Integer({ minimum: 1000, maximum: 86_400_000 }),
         /** How long a new node must stay caught up before it may vote. */
         learnerStableMs: Type.Integer({ minimum: 0, maximum: 3_600_000 }),
+        /**
+         * Opt-in: after this long without a quorum, with a majority of voters dead by gossip, the
+         * freshest surviving voter recovers by itself (like `operator recover`). Absent: never.
+         */
+        autoRecoverMs: Type.Optional(Type.Integer({ minimum: 1000, maximum: 86_400_000 })),
       },
       { additionalProperties: false },
     ),
@@ -139,6 +144,7 @@ const FIELDS: ReadonlyArray<{ readonly path: readonly string[]; readonly env: st
   { path: ['autopilot', 'targetVoters'], env: 'SAPPERS_TARGET_VOTERS', flag: 'targetVoters', kind: 'int' },
   { path: ['autopilot', 'deadVoterGraceMs'], env: 'SAPPERS_DEAD_VOTER_GRACE_MS', flag: 'deadVoterGraceMs', kind: 'int' },
   { path: ['autopilot', 'learnerStableMs'], env: 'SAPPERS_LEARNER_STABLE_MS', flag: 'learnerStableMs', kind: 'int' },
+  { path: ['autopilot', 'autoRecoverMs'], env: 'SAPPERS_AUTO_RECOVER_MS', flag: 'autoRecoverMs', kind: 'int' },
 ];
 
 /** Flag values as commander hands them over: strings, repeated strings, or booleans. */

@@ -63,17 +63,48 @@ export function raftDir(dataDir: string): string {
  * members of an older epoch are refused instead of mixing two histories.
  */
 export async function readEpoch(dataDir: string): Promise<number> {
-  const r = await readAtomic(new NodeFileSystem(), join(raftDir(dataDir), 'epoch'));
-  if (!r.ok) throw new Error(`the epoch file is damaged: ${r.error.message}`);
-  if (r.value === undefined) return 1;
-  const n = Number(new TextDecoder().decode(r.value));
-  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`the epoch file in ${raftDir(dataDir)} holds ${JSON.stringify(new TextDecoder().decode(r.value))}, not an epoch number`);
-  return n;
+  return (await readEpochId(dataDir)).epoch;
 }
 
-async function writeEpoch(dataDir: string, epoch: number): Promise<void> {
+/**
+ * An epoch with the node whose recovery started it. Two recoveries can start "the same" epoch
+ * number on the two sides of a partition (autoRecover); the origin keeps their Raft traffic
+ * apart and decides, when they meet again, which one the other side rejoins (compareEpochs).
+ */
+export interface EpochId {
+  readonly epoch: number;
+  /** Undefined for epoch 1, which no recovery started. */
+  readonly origin: string | undefined;
+}
+
+export async function readEpochId(dataDir: string): Promise<EpochId> {
+  const r = await readAtomic(new NodeFileSystem(), join(raftDir(dataDir), 'epoch'));
+  if (!r.ok) throw new Error(`the epoch file is damaged: ${r.error.message}`);
+  if (r.value === undefined) return { epoch: 1, origin: undefined };
+  const text = new TextDecoder().decode(r.value);
+  const [number, origin, ...rest] = text.trim().split(' ');
+  const n = Number(number);
+  if (!Number.isSafeInteger(n) || n < 1 || rest.length > 0) throw new Error(`the epoch file in ${raftDir(dataDir)} holds ${JSON.stringify(text)}, not "EPOCH [ORIGIN]"`);
+  return { epoch: n, origin: origin === undefined || origin === '' ? undefined : origin };
+}
+
+async function writeEpoch(dataDir: string, id: EpochId): Promise<void> {
   await mkdir(raftDir(dataDir), { recursive: true });
-  await writeAtomic(new NodeFileSystem(), join(raftDir(dataDir), 'epoch'), new TextEncoder().encode(String(epoch)));
+  const text = id.origin === undefined ? String(id.epoch) : `${id.epoch} ${id.origin}`;
+  await writeAtomic(new NodeFileSystem(), join(raftDir(dataDir), 'epoch'), new TextEncoder().encode(text));
+}
+
+/** Which epoch wins: the higher number, then (same number, two recoveries) the larger origin. */
+export function compareEpochs(a: EpochId, b: EpochId): number {
+  if (a.epoch !== b.epoch) return a.epoch - b.epoch;
+  const x = a.origin ?? '';
+  const y = b.origin ?? '';
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/** The Raft cluster name of an epoch: traffic of any other is refused (RaftPeers). */
+export function clusterName(id: EpochId): string {
+  return id.origin === undefined ? `sappers/epoch-${id.epoch}` : `sappers/epoch-${id.epoch}/${id.origin}`;
 }
 
 /**
@@ -95,7 +126,7 @@ export async function forceSoleVoter(dataDir: string, nodeId: string): Promise<{
     const index = lastIndex + 1;
     await storage.append([{ term, index, type: 'config', data: new Uint8Array(0), config: { voters: [nodeId as NodeId], learners: [] } }]);
     await storage.saveHardState({ term, vote: nodeId as NodeId, commit: index });
-    await writeEpoch(dataDir, epoch);
+    await writeEpoch(dataDir, { epoch, origin: nodeId });
     return { epoch, term, index };
   } finally {
     await storage.close();
@@ -106,7 +137,7 @@ export async function forceSoleVoter(dataDir: string, nodeId: string): Promise<{
  * A member of an older epoch rejoins fresh: its Raft state is moved aside (never deleted) and a
  * new, empty one of the current epoch takes its place; the leader adds it back as a learner.
  */
-export async function archiveForRejoin(dataDir: string, epoch: number, wallMs: number): Promise<string> {
+export async function archiveForRejoin(dataDir: string, epoch: EpochId, wallMs: number): Promise<string> {
   const old = await readEpoch(dataDir);
   const aside = join(dataDir, `raft.epoch-${old}.${Math.round(wallMs)}`);
   await rename(raftDir(dataDir), aside).catch((e: unknown) => {
@@ -135,6 +166,8 @@ export class Consensus {
   readonly machine: FsmMachine;
   readonly rpc: TcpRpcTransport;
   readonly epoch: number;
+  /** The node whose recovery started this epoch (undefined in epoch 1). */
+  readonly epochOrigin: string | undefined;
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #codec = createWireCodec();
@@ -143,9 +176,10 @@ export class Consensus {
   /** Leader: nodes that asked to leave, until when to treat them as leaving. */
   readonly #leaving = new Map<NodeId, number>();
 
-  private constructor(node: RaftNode, machine: FsmMachine, rpc: TcpRpcTransport, epoch: number, clock: Clock, log: Logger) {
+  private constructor(node: RaftNode, machine: FsmMachine, rpc: TcpRpcTransport, epoch: EpochId, clock: Clock, log: Logger) {
     this.node = node;
-    this.epoch = epoch;
+    this.epoch = epoch.epoch;
+    this.epochOrigin = epoch.origin;
     this.machine = machine;
     this.rpc = rpc;
     this.#clock = clock;
@@ -160,7 +194,7 @@ export class Consensus {
   static async start(init: ConsensusInit): Promise<Consensus> {
     const log = init.logger.child({ component: 'raft' });
     const dir = raftDir(init.dataDir);
-    const epoch = await readEpoch(init.dataDir);
+    const epoch = await readEpochId(init.dataDir);
     const opened = await openRaftState(new NodeFileSystem(), dir, init.founder ? { bootstrap: { voters: [init.nodeId as NodeId], learners: [] } } : {});
     if (!opened.ok) {
       throw new Error(
@@ -179,7 +213,7 @@ export class Consensus {
     const node = new RaftNode({
       id: init.nodeId as NodeId,
       // Raft traffic of another epoch is refused (RaftPeers): two histories never mix.
-      cluster: `sappers/epoch-${epoch}`,
+      cluster: clusterName(epoch),
       clock: init.clock,
       random: new SeededRandom(randomBytes(4).readUInt32LE(0)),
       rpc,

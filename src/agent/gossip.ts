@@ -42,7 +42,7 @@ export interface Gossip {
   readonly port: number;
   readonly advertiseAddr: string;
   /** Publishes a new Raft cluster epoch (after operator recover, or on rejoining fresh). */
-  setEpoch(epoch: number): void;
+  setEpoch(epoch: number, origin: string | undefined): void;
   /** Publishes this node's group-bootstrap state (--bootstrap-expect); undefined clears it. */
   setBootstrap(bootstrap: NodeMeta['bootstrap']): void;
   /** Gossips a graceful leave and waits for it to spread (bounded). */
@@ -59,8 +59,9 @@ export interface GossipInit {
   readonly httpPort: number;
   /** The RPC port actually listened on (Raft and forwarded writes). */
   readonly rpcPort: number;
-  /** The Raft cluster epoch to publish. */
+  /** The Raft cluster epoch to publish, and the node whose recovery started it. */
   readonly epoch: number;
+  readonly epochOrigin: string | undefined;
   /** Group-bootstrap state to publish from the start (a node waiting for --bootstrap-expect peers). */
   readonly bootstrap?: NodeMeta['bootstrap'];
   /** The cluster keyring that seals all gossip; undefined runs gossip in the clear (--insecure, --dev). */
@@ -95,15 +96,17 @@ export async function startGossip(init: GossipInit): Promise<Gossip> {
     httpAddr: formatAddress(advertiseHost, init.httpPort),
     startedAtMs: Math.round(clock.wallMs()),
     epoch,
+    ...(epochOrigin === undefined ? {} : { epochOrigin }),
     ...(bootstrap === undefined ? {} : { bootstrap }),
   });
   let epoch = init.epoch;
+  let epochOrigin = init.epochOrigin;
   let bootstrap = init.bootstrap;
   const startedMeta = meta();
   /** The metadata now: what was published at start, with what has changed since. */
   const current = (): NodeMeta => {
-    const { bootstrap: _, ...base } = startedMeta;
-    return { ...base, resources, epoch, ...(bootstrap === undefined ? {} : { bootstrap }) };
+    const { bootstrap: _b, epochOrigin: _o, ...base } = startedMeta;
+    return { ...base, resources, epoch, ...(epochOrigin === undefined ? {} : { epochOrigin }), ...(bootstrap === undefined ? {} : { bootstrap }) };
   };
   const swim = new Swim<NodeMeta>({
     id: init.nodeId as NodeId,
@@ -171,8 +174,9 @@ export async function startGossip(init: GossipInit): Promise<Gossip> {
     stream,
     port,
     advertiseAddr,
-    setEpoch(next) {
+    setEpoch(next, origin) {
       epoch = next;
+      epochOrigin = origin;
       membership.updateMeta(current());
     },
     setBootstrap(next) {

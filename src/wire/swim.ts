@@ -29,6 +29,8 @@ export const NodeMetaSchema = Type.Object(
     startedAtMs: Count,
     /** The Raft cluster epoch this node belongs to (raised by operator recover); absent = 1. */
     epoch: Type.Optional(Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER })),
+    /** The node whose recovery started that epoch (two recoveries of one epoch number differ). */
+    epochOrigin: Type.Optional(Type.String({ minLength: 1, maxLength: MAX_ID_CHARS })),
     /**
      * Group bootstrap (--bootstrap-expect, src/core/bootstrap): voters empty while waiting for
      * `expect` nodes; the initial voters once formed. Absent on nodes not bootstrapping.

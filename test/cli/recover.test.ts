@@ -75,4 +75,34 @@ describe('quorum loss and operator recover (real agents)', { concurrency: false 
     const events = await client(a).events(1);
     assert.ok(events.events.some((e) => e.type === 'operator.recover'), 'the recovery is an event');
   });
+
+  it('with --auto-recover-ms, the survivor of a lost majority recovers by itself and records why', async () => {
+    const auto = ['--auto-recover-ms', '3000'];
+    const d = await agent('d', auto);
+    const joinAddr = `127.0.0.1:${(await client(d).status()).ports.gossip}`;
+    await agent('e', ['--join', joinAddr, ...auto]);
+    await agent('f', ['--join', joinAddr, ...auto]);
+    await until('three voters', async () => ((await client(d).status()).voters.length === 3 ? true : undefined));
+    await client(d).kvPut('kept', 'across auto recovery');
+    for (const n of ['e', 'f']) {
+      await running.get(n)!.stop('SIGKILL');
+      running.delete(n);
+    }
+    // No command: after no-quorum has lasted 3 s with two voters dead by gossip, d recovers.
+    const s = await until('d to lead a new epoch by itself', async () => {
+      const st = await client(d).status();
+      return st.state === 'active' && st.epoch === 2 && st.leader === 'd' ? st : undefined;
+    });
+    assert.deepEqual(s.voters, ['d']);
+    assert.equal((await client(d).kvGet('kept'))?.value, 'across auto recovery');
+    await client(d).kvPut('after', 'auto recovery');
+    const events = await client(d).events(1);
+    const note = events.events.find((e) => e.type === 'auto.recover');
+    assert.ok(note, 'the automatic recovery is an event');
+    assert.match(JSON.stringify(note), /autoRecover/);
+
+    // The others return and rejoin the recovered epoch (same number elsewhere would differ by origin).
+    const e = await agent('e', ['--join', joinAddr, ...auto]);
+    await until('e in epoch 2 with the data', async () => ((await client(e).status()).epoch === 2 && (await client(e).kvGet('after', { stale: true }))?.value === 'auto recovery' ? true : undefined));
+  });
 });

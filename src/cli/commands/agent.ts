@@ -38,6 +38,7 @@ export function agentCommand(): Command {
     .option('--min-nodes <n>', 'nodes that must be alive before workloads are placed (default 1); until then status says waiting-for-nodes')
     .option('--target-voters <n>', 'voters the cluster keeps when it has enough healthy nodes: 1, 3, 5 or 7 (default 3)')
     .option('--dead-voter-grace-ms <ms>', 'how long a voter must be dead before it is replaced (default 30000)')
+    .option('--auto-recover-ms <ms>', 'opt-in: after this long without a quorum, with most voters dead, the freshest survivor recovers by itself (see "operator recover --help"; off by default)')
     .option('--learner-stable-ms <ms>', 'how long a new node must stay caught up before it may vote (default 10000)')
     .option('--dev', 'development mode: one node, data in a temp dir, every port on 127.0.0.1, no key or token needed')
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS))
