@@ -54,6 +54,8 @@ const RENEW_CHECK_MS = 6 * 3_600_000;
 const ENROLL_TIMEOUT_MS = 5000;
 const ENROLL_RETRY_MAX_MS = 10_000;
 const MIN_TOKEN_CHARS = 16;
+/** The node-ID rule of the agent's configuration. */
+const NODE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 export class SecurityError extends Error {
   constructor(message: string) {
@@ -309,6 +311,8 @@ export class AgentSecurity {
     const decoded = this.#codec.decode(opened.value);
     if (!decoded.ok || decoded.value.type !== 'security.enroll') return reply({ ok: false, reason: 'malformed enrollment request' });
     const { node, publicKey } = decoded.value.body;
+    // Node IDs are plain names (config.ts); anything else could not be told apart in a certificate.
+    if (!NODE_ID.test(node)) return reply({ ok: false, reason: `${JSON.stringify(node)} is not a node ID (letters, digits, ".", "_", "-")` });
     // The originator signs with its own CA until the replicated state holds it: with
     // --bootstrap-expect the other initial voters need certificates before any leader exists.
     const state = this.#consensus()?.machine.fsm.security ?? this.#pendingInit;
