@@ -399,6 +399,7 @@ export class Agent implements KvApi {
       state: this.#clusterState(),
       ports: { http: this.#httpPort, rpc: this.#consensus?.port ?? null, gossip: this.#gossip?.port ?? null, dns: null },
       bind: this.#httpHost(),
+      security: { mode: this.#security.mode, certified: this.#security.certified },
       dataDir: this.dataDir,
       startedAt: new Date(this.#startedWallMs).toISOString(),
       uptimeSeconds: Math.round((clock.nowMs() - this.#startedMs) / 100) / 10,

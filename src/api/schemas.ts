@@ -33,6 +33,15 @@ export const StatusSchema = Type.Object({
     dns: Type.Union([Type.Integer(), Type.Null()]),
   }),
   bind: Type.String(),
+  /**
+   * secure: gossip sealed with the cluster key, mutual TLS between agents, API token required;
+   * insecure (--insecure) and dev (--dev without a key): none of it. certified: this node holds
+   * a certificate its peers accept (a joining node gets one within seconds).
+   */
+  security: Type.Object({
+    mode: Type.Union([Type.Literal('secure'), Type.Literal('insecure'), Type.Literal('dev')]),
+    certified: Type.Boolean(),
+  }),
   dataDir: Type.String(),
   startedAt: Type.String({ description: 'ISO 8601 wall-clock time the agent started' }),
   uptimeSeconds: Type.Number(),

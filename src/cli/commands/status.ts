@@ -23,6 +23,7 @@ export function statusCommand(): Command {
           ['Voters', status.voters],
           ['Learners', status.learners],
           ['Ports', status.ports],
+          ['Security', status.security.mode === 'secure' ? `secure (${status.security.certified ? 'certified' : 'waiting for its certificate'})` : `${status.security.mode}: no encryption, no TLS, no token`],
           ['Data dir', status.dataDir],
           ['Started', status.startedAt],
           ['Uptime', `${status.uptimeSeconds}s`],
