@@ -93,7 +93,8 @@ export class AgentSecurity {
   #pendingInit: SecurityState | undefined;
   #consensus: () => Consensus | undefined = () => undefined;
   #gossip: Gossip | undefined;
-  #timers: Timer[] = [];
+  /** The pending timer of each loop (sync, renewal, enrollment retry), cancelled on close. */
+  readonly #timers = new Map<'sync' | 'renew' | 'enroll', Timer>();
   #closed = false;
   #initProposed = false;
   #enrolling = false;
@@ -158,7 +159,8 @@ export class AgentSecurity {
     gossip.stream.handle(ENROLL_METHOD, (body, ctx) => this.#onEnroll(body, ctx));
     if (!this.#certified) void this.#enroll();
     const sync = (): void => {
-      this.#timers.push(
+      this.#timers.set(
+        'sync',
         this.#init.clock.setTimer(SYNC_MS, () => {
           void this.#sync()
             .catch((e: unknown) => this.#log.warn({ err: errorText(e) }, 'applying the cluster security settings failed; retrying'))
@@ -170,7 +172,8 @@ export class AgentSecurity {
     };
     sync();
     const renew = (): void => {
-      this.#timers.push(
+      this.#timers.set(
+        'renew',
         this.#init.clock.setTimer(RENEW_CHECK_MS, () => {
           this.#renewIfDue();
           if (!this.#closed) renew();
@@ -182,7 +185,7 @@ export class AgentSecurity {
 
   close(): void {
     this.#closed = true;
-    for (const t of this.#timers) t.cancel();
+    for (const t of this.#timers.values()) t.cancel();
   }
 
   /** Throws the API error for a request that may not proceed (secure mode wants the token). */
@@ -357,7 +360,7 @@ export class AgentSecurity {
         if (attempt === 3 || attempt % 10 === 0) {
           this.#log.warn({ attempt, reasons: reasons.length > 0 ? reasons : ['no alive members known yet'] }, 'waiting for a certificate from the cluster (Raft traffic needs one)');
         }
-        await new Promise<void>((resolve) => this.#timers.push(clock.setTimer(delayMs, resolve)));
+        await new Promise<void>((resolve) => this.#timers.set('enroll', clock.setTimer(delayMs, resolve)));
         delayMs = Math.min(ENROLL_RETRY_MAX_MS, delayMs * 2);
       }
     } finally {
