@@ -53,7 +53,12 @@ export class BootstrapRunner {
 
   /** Loads this node's promise and starts answering and proposing. */
   static async start(init: BootstrapRunnerInit): Promise<BootstrapRunner> {
-    const runner = new BootstrapRunner(init, await readPromise(init.dataDir));
+    // A promise lapses only after this node has watched gossip for a whole PROMISE_TTL_MS: while
+    // it was down its proposer may have had the set formed, and freed at once on restart it could
+    // promise another set before gossip shows it the formed one (test/core/bootstrap/simulation.test.ts).
+    const loaded = await readPromise(init.dataDir);
+    const promise = loaded === undefined ? undefined : { ...loaded, untilMs: Math.max(loaded.untilMs, init.clock.wallMs() + PROMISE_TTL_MS) };
+    const runner = new BootstrapRunner(init, promise);
     init.gossip.stream.handle(PROMISE_METHOD, (body) => runner.#exclusive(() => runner.#onPromise(body)));
     init.gossip.stream.handle(FORM_METHOD, (body) => runner.#onForm(body));
     runner.#log.info({ expect: init.expect }, `waiting for ${init.expect} nodes started with --bootstrap-expect ${init.expect} to form one cluster`);
@@ -94,7 +99,9 @@ export class BootstrapRunner {
       case 'wait':
       case 'join-existing':
         this.#note(decision.kind === 'wait' ? `waiting: ${decision.reason}` : `not forming: ${decision.reason}; its leader adds this node`);
-        if (this.#promise?.to === this.#o.nodeId) await this.#setPromise(undefined);
+        // Our own proposal stays in force until it lapses, never dropped here: we may already
+        // have told a member to form with it (its answer lost), and a promise to a lower
+        // proposer now would let that one form a second cluster with us.
         if (decision.kind === 'join-existing') {
           this.#o.gossip.setBootstrap(undefined);
           this.stop();
