@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { runMembershipBench, runMembershipSoakBench } from './membership.bench.ts';
 import { runRaftBench } from './raft.bench.ts';
 import { runRaftWireBench } from './raft-wire.bench.ts';
+import { runSchedulerBench } from './scheduler.bench.ts';
 import { runWalBench } from './wal.bench.ts';
 
 export interface BenchContext {
@@ -27,6 +28,7 @@ const BENCHMARKS: Readonly<Record<string, (ctx: BenchContext) => Promise<BenchRe
   'membership-soak': runMembershipSoakBench,
   'raft-wire': runRaftWireBench,
   raft: runRaftBench,
+  scheduler: runSchedulerBench,
 };
 
 /** Too long for a default run: these run only when named. */
