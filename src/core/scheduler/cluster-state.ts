@@ -19,8 +19,14 @@ export class ClusterState {
   readonly freeDynamicPorts: Int32Array;
   readonly #indexById = new Map<string, number>();
   readonly #ports: Array<Set<number> | undefined>;
-  /** Instances of each job per node, existing and planned, by job name. */
+  /**
+   * Instances per node of the jobs being placed, existing and planned, by job name. Built on
+   * first use from #jobNodes: a cluster running 10,000 one-instance jobs must not cost a
+   * per-node array for each of them, only for those in the request.
+   */
   readonly #jobCounts = new Map<string, Int32Array>();
+  /** Node indexes of the placements of jobs without counts yet. */
+  readonly #jobNodes = new Map<string, number[]>();
 
   constructor(nodes: readonly NodeInfo[], placements: readonly Placement[]) {
     this.nodes = [...nodes].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
@@ -59,6 +65,8 @@ export class ClusterState {
     let counts = this.#jobCounts.get(job);
     if (counts === undefined) {
       counts = new Int32Array(this.nodes.length);
+      for (const i of this.#jobNodes.get(job) ?? []) counts[i]! += 1;
+      this.#jobNodes.delete(job);
       this.#jobCounts.set(job, counts);
     }
     return counts;
@@ -92,6 +100,12 @@ export class ClusterState {
       used.add(port);
       if (inDynamicRange(port)) this.freeDynamicPorts[i]! -= 1;
     }
-    this.jobCounts(job)[i]! += 1;
+    const counts = this.#jobCounts.get(job);
+    if (counts !== undefined) counts[i]! += 1;
+    else {
+      const list = this.#jobNodes.get(job);
+      if (list === undefined) this.#jobNodes.set(job, [i]);
+      else list.push(i);
+    }
   }
 }
