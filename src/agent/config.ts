@@ -4,8 +4,9 @@
 // environment variable, or the flag.
 import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
-import { LineCounter, isMap, isNode, parseDocument, type Document } from 'yaml';
+import { isMap } from 'yaml';
 import { err, ok, type Result } from '../core/result.ts';
+import { parseLocatedYaml } from '../wire/yaml-locate.ts';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export const GOSSIP_PRESETS = ['lan', 'wan', 'local'] as const;
@@ -230,39 +231,15 @@ interface FileLayer {
 }
 
 function readFileLayer(path: string, text: string): Result<FileLayer, ConfigError[]> {
-  const lineCounter = new LineCounter();
-  const doc: Document = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
-  const at = (offset: number): string => {
-    const { line, col } = lineCounter.linePos(offset);
-    return `${path}:${line}:${col}`;
-  };
-  if (doc.errors.length > 0) {
-    return err(doc.errors.map((e) => ({ source: at(e.pos[0]), field: '', message: `invalid YAML: ${e.message.split('\n')[0]}` })));
-  }
+  const parsed = parseLocatedYaml(path, text);
+  if (!parsed.ok) return err(parsed.error.map((e) => ({ source: e.source, field: '', message: e.message })));
+  const { doc } = parsed.value;
   const contents = doc.contents;
   if (contents !== null && !isMap(contents)) {
     return err([{ source: `${path}:1:1`, field: '', message: 'the configuration file must be a YAML mapping (key: value lines)' }]);
   }
   const data = (doc.toJS() ?? {}) as Record<string, unknown>;
-  const keyOf = (fieldPath: string[]): string | undefined => {
-    const parent = fieldPath.length === 1 ? doc.contents : doc.getIn(fieldPath.slice(0, -1), true);
-    if (!isMap(parent)) return undefined;
-    const pair = parent.items.find((p) => isNode(p.key) && String((p.key as { value?: unknown }).value) === fieldPath.at(-1));
-    return pair && isNode(pair.key) && pair.key.range ? at(pair.key.range[0]) : undefined;
-  };
-  const locate = (fieldPath: string[], atKey = false): string => {
-    if (atKey && fieldPath.length > 0) {
-      const key = keyOf(fieldPath);
-      if (key) return key;
-    }
-    // Point at the deepest node that exists, so a missing field points at its parent.
-    for (let n = fieldPath.length; n >= 0; n--) {
-      const node = n === 0 ? doc.contents : doc.getIn(fieldPath.slice(0, n), true);
-      if (isNode(node) && node.range) return at(node.range[0]);
-    }
-    return `${path}:1:1`;
-  };
-  return ok({ data, locate });
+  return ok({ data, locate: (fieldPath, atKey) => parsed.value.locate(fieldPath, atKey).source });
 }
 
 function envFor(path: string[]): string {
