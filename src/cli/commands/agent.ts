@@ -26,7 +26,7 @@ export function agentCommand(): Command {
     .option('--gossip-port <port>', 'gossip port, UDP and TCP (default 7702)')
     .option('--dns-port <port>', 'DNS port (default 7753)')
     .option('--join <host:port>', 'address of a member to join (repeatable)', collect)
-    .option('--bootstrap-expect <n>', 'wait for N nodes, then form one cluster (not supported yet: start one node without --join)')
+    .option('--bootstrap-expect <n>', 'start N nodes (2 to 7) with this flag to form one cluster with those N as voters: each waits until it sees the others (start exactly N this way, join the rest)')
     .option('--tag <key=value>', 'node tag, e.g. hub=true or zone=a (repeatable)', collect)
     .addOption(new Option('--gossip-preset <preset>', 'gossip timing preset (default lan)').choices(GOSSIP_PRESETS))
     .option('--cluster-key-file <file>', 'the cluster key (made by "sappers keygen --out FILE"; the same on every node); required unless --insecure or --dev')
