@@ -91,6 +91,8 @@ export class BootstrapRunner {
 
   async #round(): Promise<void> {
     if (this.#o.formed()) {
+      // A leader added this node (it did not form here): it no longer waits, and says so.
+      if (this.#forming === undefined) this.#o.gossip.setBootstrap(undefined);
       this.stop();
       return;
     }
@@ -174,6 +176,8 @@ export class BootstrapRunner {
 
   async #onPromise(body: Uint8Array): Promise<Uint8Array> {
     const request = this.#open(body, 'bootstrap.promise');
+    // A node that gave up forming (a cluster exists) must not help anyone form another.
+    if (this.#stopped && !this.#o.formed()) return this.#seal({ type: 'bootstrap.promise-reply', body: { granted: false, reason: `${this.#o.nodeId} joins the existing cluster instead of forming one` } });
     const answer = answerPromise(this.#view(), this.#o.formed(), request.from, request.voters);
     if (answer.granted) await this.#setPromise(answer.promise);
     return this.#seal({ type: 'bootstrap.promise-reply', body: answer.granted ? { granted: true } : { granted: false, reason: answer.reason } });
