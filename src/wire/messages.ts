@@ -5,6 +5,7 @@ import { Type } from '@sinclair/typebox';
 import { ClusterMessages } from './cluster.ts';
 import { MessageCodec, type MessageOf } from './codec.ts';
 import { FsmMessages } from './fsm.ts';
+import { JobMessages } from './job.ts';
 import { MAX_ID_CHARS } from './limits.ts';
 import { RaftMessages } from './raft.ts';
 import { SwimMessages } from './swim.ts';
@@ -24,7 +25,7 @@ export const EchoMessages = {
   ),
 } as const;
 
-export const WIRE_MESSAGES = { ...EchoMessages, ...SwimMessages, ...RaftMessages, ...FsmMessages, ...ClusterMessages } as const;
+export const WIRE_MESSAGES = { ...EchoMessages, ...SwimMessages, ...RaftMessages, ...FsmMessages, ...ClusterMessages, ...JobMessages } as const;
 
 export type WireMessage = MessageOf<typeof WIRE_MESSAGES>;
 

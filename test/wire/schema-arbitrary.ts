@@ -31,8 +31,11 @@ export function arbitraryFor(schema: TSchema): fc.Arbitrary<unknown> {
     case 'Union':
       return fc.oneof(...(s.anyOf as TSchema[]).map(arbitraryFor));
     case 'Record': {
-      const values = Object.values(s.patternProperties as Record<string, TSchema>)[0] as TSchema;
-      return fc.dictionary(fc.string({ minLength: 1, maxLength: 16 }).filter((k) => k !== '__proto__'), arbitraryFor(values), { maxKeys: 4 });
+      const [[keyPattern, values]] = Object.entries(s.patternProperties as Record<string, TSchema>) as [[string, TSchema]];
+      // A record keyed by a patterned string (e.g. environment variable names) is only closed
+      // to other keys with additionalProperties: false; generate keys that match either way.
+      const keys = keyPattern === '^(.*)$' || keyPattern === '^.*$' ? fc.string({ minLength: 1, maxLength: 16 }) : fc.stringMatching(new RegExp(keyPattern)).filter((k) => k.length <= 64);
+      return fc.dictionary(keys.filter((k) => k !== '__proto__'), arbitraryFor(values), { maxKeys: Math.min(num(s.maxProperties) ?? 4, 4) });
     }
     case 'Object': {
       const props = s.properties as Record<string, TSchema>;

@@ -59,10 +59,15 @@ export interface UpdatePolicy {
   readonly autoRevert: boolean;
 }
 
+/**
+ * ttl: the app pushes its health within `ttlMs`; http, tcp, exec: the agent checks every
+ * `intervalMs`. An http or tcp check connects to the service's port unless `port` names another
+ * of the job's port labels (a separate health or admin port).
+ */
 export type HealthCheck =
   | { readonly type: 'ttl'; readonly name: string; readonly ttlMs: number }
-  | { readonly type: 'http'; readonly name: string; readonly path: string; readonly intervalMs: number; readonly timeoutMs: number }
-  | { readonly type: 'tcp'; readonly name: string; readonly intervalMs: number; readonly timeoutMs: number }
+  | { readonly type: 'http'; readonly name: string; readonly path: string; readonly intervalMs: number; readonly timeoutMs: number; readonly port?: string }
+  | { readonly type: 'tcp'; readonly name: string; readonly intervalMs: number; readonly timeoutMs: number; readonly port?: string }
   | { readonly type: 'exec'; readonly name: string; readonly command: readonly string[]; readonly intervalMs: number; readonly timeoutMs: number };
 
 export interface ServiceSpec {
