@@ -23,6 +23,7 @@ import { JOB_TYPES } from '../core/scheduler/job.ts';
 import { parseVersion } from '../core/scheduler/version.ts';
 import { err, ok, type Result } from '../core/result.ts';
 import { MessageCodec, describeDecodeError } from './codec.ts';
+import { formatDuration } from './duration.ts';
 import { didYouMean } from './suggest.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -297,7 +298,7 @@ export function validateJobSpec(spec: JobSpec): JobSpecProblem[] {
       if ((c.type === 'http' || c.type === 'tcp') && c.port !== undefined && !labels.has(c.port)) {
         add(`${at}.port`, `check port ${JSON.stringify(c.port)} is not one of the job's ports; ${declared()}`);
       }
-      if (c.type !== 'ttl' && c.timeoutMs > c.intervalMs) add(`${at}.timeoutMs`, `the timeout (${c.timeoutMs} ms) is longer than the interval (${c.intervalMs} ms)`);
+      if (c.type !== 'ttl' && c.timeoutMs > c.intervalMs) add(`${at}.timeoutMs`, `the timeout (${formatDuration(c.timeoutMs)}) is longer than the interval (${formatDuration(c.intervalMs)})`);
     });
   }
 
@@ -315,10 +316,10 @@ export function validateJobSpec(spec: JobSpec): JobSpecProblem[] {
   });
 
   if (spec.restart.maxDelayMs < spec.restart.delayMs) {
-    add('restart.maxDelayMs', `the longest delay (${spec.restart.maxDelayMs} ms) is shorter than the first delay (${spec.restart.delayMs} ms)`);
+    add('restart.maxDelayMs', `the longest delay (${formatDuration(spec.restart.maxDelayMs)}) is shorter than the first delay (${formatDuration(spec.restart.delayMs)})`);
   }
   if (spec.update.minHealthyMs >= spec.update.healthyDeadlineMs) {
-    add('update.minHealthyMs', `an instance must stay healthy for ${spec.update.minHealthyMs} ms, which does not fit in the healthy deadline of ${spec.update.healthyDeadlineMs} ms; make the deadline longer`);
+    add('update.minHealthyMs', `an instance must stay healthy for ${formatDuration(spec.update.minHealthyMs)}, which does not fit in the healthy deadline of ${formatDuration(spec.update.healthyDeadlineMs)}; make the deadline longer`);
   }
 
   for (const name of Object.keys(spec.env)) {
