@@ -3,14 +3,13 @@
 // random order brings the cluster back with its data. Deadlines only guard against hangs.
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createSocket } from 'node:dgram';
 import { mkdtemp, rename, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SappersClient } from '../../src/client/client.ts';
 import type { Status } from '../../src/api/schemas.ts';
 import { startAgent, type AgentProcess } from '../helpers/agent-process.ts';
+import { freeGossipPort } from '../helpers/ports.ts';
 import { until } from '../helpers/until.ts';
 
 const root = await mkdtemp(join(tmpdir(), 'sappers-autopilot-'));
@@ -24,25 +23,6 @@ const names = ['n1', 'n2', 'n3', 'n4', 'n5'];
 /** Gossip ports pinned per node, so a restarted node is found where it was (as on real hosts). */
 const gossipPorts = new Map<string, number>();
 
-/** A port free for both TCP and UDP right now (gossip uses both on one port). */
-async function freePort(): Promise<number> {
-  for (;;) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const server = createServer();
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => {
-        const p = (server.address() as { port: number }).port;
-        server.close(() => resolve(p));
-      });
-    });
-    const udpFree = await new Promise<boolean>((resolve) => {
-      const socket = createSocket('udp4');
-      socket.once('error', () => resolve(false));
-      socket.bind(port, '127.0.0.1', () => socket.close(() => resolve(true)));
-    });
-    if (udpFree) return port;
-  }
-}
 
 async function start(name: string): Promise<AgentProcess> {
   const joins = names.filter((n) => n !== name).flatMap((n) => ['--join', `127.0.0.1:${gossipPorts.get(n)}`]);
@@ -72,7 +52,7 @@ async function settled(voters: number): Promise<Status[]> {
 
 describe('autopilot with real agents', { concurrency: false }, () => {
   it('five nodes settle on three voters; a killed voter is replaced without a command', async () => {
-    for (const n of names) gossipPorts.set(n, await freePort());
+    for (const n of names) gossipPorts.set(n, await freeGossipPort());
     for (const n of names) await start(n);
     const [status] = await settled(3);
     assert.equal(status!.learners.length, 2);

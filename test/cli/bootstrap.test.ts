@@ -5,14 +5,13 @@
 // Deadlines only guard against hangs.
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createSocket } from 'node:dgram';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClientError, SappersClient } from '../../src/client/client.ts';
 import type { Status } from '../../src/api/schemas.ts';
 import { runCli, startAgent, type AgentProcess } from '../helpers/agent-process.ts';
+import { freeGossipPort } from '../helpers/ports.ts';
 import { until } from '../helpers/until.ts';
 
 const root = await mkdtemp(join(tmpdir(), 'sappers-bootstrap-'));
@@ -26,25 +25,6 @@ const group = ['b1', 'b2', 'b3'];
 /** Gossip ports pinned per node, so every node can --join the others from the start. */
 const gossipPorts = new Map<string, number>();
 
-/** A port free for both TCP and UDP right now (gossip uses both on one port). */
-async function freePort(): Promise<number> {
-  for (;;) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const server = createServer();
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => {
-        const p = (server.address() as { port: number }).port;
-        server.close(() => resolve(p));
-      });
-    });
-    const udpFree = await new Promise<boolean>((resolve) => {
-      const socket = createSocket('udp4');
-      socket.once('error', () => resolve(false));
-      socket.bind(port, '127.0.0.1', () => socket.close(() => resolve(true)));
-    });
-    if (udpFree) return port;
-  }
-}
 
 async function start(name: string, joins: readonly string[]): Promise<AgentProcess> {
   const a = await startAgent([
@@ -73,7 +53,7 @@ async function oneCluster(voters: readonly string[]): Promise<Status[]> {
 
 describe('--bootstrap-expect with real agents', { concurrency: false }, () => {
   it('three nodes started with --bootstrap-expect 3 form one cluster with all three as voters', async () => {
-    for (const n of [...group, 'b4']) gossipPorts.set(n, await freePort());
+    for (const n of [...group, 'b4']) gossipPorts.set(n, await freeGossipPort());
     await Promise.all(group.map(startGroupMember));
     const statuses = await oneCluster(group);
     assert.equal(new Set(statuses.map((s) => s.leader)).size, 1);
