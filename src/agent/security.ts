@@ -272,9 +272,9 @@ export class AgentSecurity {
     const node = generateNodeKey();
     const certPem = issueNodeCertificate(ca, nodeId, node.publicKeyDer, now);
     await writePrivate(join(dir, 'ca.key'), ca.keyPem);
-    await writeFile(join(dir, 'ca.crt'), ca.certPem, { mode: 0o644 });
+    await writeDurable(join(dir, 'ca.crt'), ca.certPem, 0o644);
     await writePrivate(join(dir, 'node.key'), node.keyPem);
-    await writeFile(join(dir, 'node.crt'), certPem, { mode: 0o644 });
+    await writeDurable(join(dir, 'node.crt'), certPem, 0o644);
     this.#credentials = { certPem, keyPem: node.keyPem, caPem: ca.certPem };
     this.#certified = true;
     this.#log.info({ dir }, "created the cluster certificate authority and this node's certificate");
@@ -387,9 +387,9 @@ export class AgentSecurity {
   /** Writes new credentials and switches the RPC transport to them. */
   async #install(c: Credentials): Promise<void> {
     const dir = join(this.#init.dataDir, TLS_DIR);
-    await writeFile(join(dir, 'ca.crt'), c.caPem, { mode: 0o644 });
+    await writeDurable(join(dir, 'ca.crt'), c.caPem, 0o644);
     await writePrivate(join(dir, 'node.key'), c.keyPem);
-    await writeFile(join(dir, 'node.crt'), c.certPem, { mode: 0o644 });
+    await writeDurable(join(dir, 'node.crt'), c.certPem, 0o644);
     this.#credentials = c;
     this.#certified = true;
     this.#consensus()?.rpc.setTlsCredentials({ cert: c.certPem, key: c.keyPem, ca: c.caPem });
@@ -545,8 +545,13 @@ async function readText(path: string, field: string): Promise<string> {
 
 /** Writes a secret: temp file with mode 0600, fsync, rename (never a half-written key). */
 async function writePrivate(path: string, text: string): Promise<void> {
+  await writeDurable(path, text, 0o600);
+}
+
+/** Temp file with `mode`, fsync, rename: a crash leaves the old file or the new one. */
+async function writeDurable(path: string, text: string, mode: number): Promise<void> {
   const tmp = `${path}.tmp-${process.pid}`;
-  await writeFile(tmp, text, { mode: 0o600, flush: true });
+  await writeFile(tmp, text, { mode, flush: true });
   await rename(tmp, path);
 }
 
