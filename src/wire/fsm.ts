@@ -25,11 +25,14 @@ import { Packr } from 'msgpackr';
 import { verifyChain, type EventAnchor } from '../core/fsm/events.ts';
 import type { FsmSnapshot } from '../core/fsm/fsm.ts';
 import { MAX_GOSSIP_KEYS } from '../core/fsm/security.ts';
+import { MAX_JOB_HISTORY, MAX_JOBS } from '../core/fsm/jobs.ts';
+import type { JobSpec } from '../core/scheduler/job.ts';
 import { MAX_RESTORE_BYTES, MAX_RESTORE_CHUNK_BYTES, MAX_RESTORE_CHUNKS, stagedBytes } from '../core/fsm/restore.ts';
 import type { ApplyResult, Command, KvChange, KvEntry, NodeId } from '../core/fsm/types.ts';
 import { err, ok, type Result } from '../core/result.ts';
 import { MessageCodec, PROTOCOL_VERSION, describeDecodeError, type DecodeError, type EncodeError } from './codec.ts';
 import { MAX_ADDRESS_CHARS, MAX_ID_CHARS } from './limits.ts';
+import { JOB_NAME_PATTERN, JobSpecSchema } from './job.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Limits.
@@ -136,6 +139,22 @@ const RestoreStagingSchema = Type.Object(
   strict,
 );
 
+// Jobs (src/core/fsm/jobs.ts): specs as admitted by src/wire/job.ts. A snapshot holds at most
+// MAX_JOBS jobs of 1 + MAX_JOB_HISTORY versions each.
+const JobName = Type.String({ pattern: JOB_NAME_PATTERN });
+const JobVersionSchema = Type.Object({ version: Positive, spec: JobSpecSchema, submittedAtMs: Count }, strict);
+const JobRecordSchema = Type.Object(
+  {
+    spec: JobSpecSchema,
+    version: Positive,
+    status: Type.Union([Type.Literal('running'), Type.Literal('stopped')]),
+    submittedAtMs: Count,
+    updatedAtMs: Count,
+    history: Type.Array(JobVersionSchema, { maxItems: MAX_JOB_HISTORY }),
+  },
+  strict,
+);
+
 /** One schema per Command variant, keyed by its `type`. */
 const COMMAND_VARIANTS = {
   'kv.put': Type.Object(
@@ -180,6 +199,8 @@ const COMMAND_VARIANTS = {
   ),
   'restore.commit': Type.Object({ type: Type.Literal('restore.commit'), atMs: AtMs, id: RestoreId }, strict),
   'restore.abort': Type.Object({ type: Type.Literal('restore.abort'), atMs: AtMs, id: RestoreId }, strict),
+  'job.register': Type.Object({ type: Type.Literal('job.register'), atMs: AtMs, spec: JobSpecSchema }, strict),
+  'job.deregister': Type.Object({ type: Type.Literal('job.deregister'), atMs: AtMs, job: JobName, purge: Type.Optional(Type.Boolean()) }, strict),
 } as const;
 
 const C = COMMAND_VARIANTS;
@@ -198,6 +219,8 @@ export const CommandSchema = Type.Union([
   C['restore.chunk'],
   C['restore.commit'],
   C['restore.abort'],
+  C['job.register'],
+  C['job.deregister'],
 ]);
 
 const Subject = Type.String({ maxLength: MAX_FSM_SUBJECT_CHARS });
@@ -261,6 +284,7 @@ export const FsmSnapshotSchema = Type.Object(
     events: Type.Object({ anchor: Type.Object({ seq: Count, hash: Hash }, strict), kept: Type.Array(EventSchema, Items) }, strict),
     security: Type.Optional(Type.Object(SecurityFields, strict)),
     restoreStaging: Type.Optional(RestoreStagingSchema),
+    jobs: Type.Optional(Type.Array(JobRecordSchema, { maxItems: MAX_JOBS })),
   },
   strict,
 );
@@ -280,7 +304,11 @@ export const FsmMessages = { ...FsmCommandMessages, ...FsmSnapshotMessages } as 
 
 // The command and result schemas must describe exactly the core's types (node ids aside, which
 // are branded after validation): a change to one that is not made to the other fails here.
-type Unbranded<T> = T extends NodeId
+// Job specs: the wire's config values are narrower than the core's `unknown`, and every wire
+// spec is a JobSpec (src/wire/job.ts proves it), so both sides compare as JobSpec.
+type Unbranded<T> = T extends JobSpec
+  ? JobSpec
+  : T extends NodeId
   ? string
   : T extends Uint8Array
     ? Uint8Array
@@ -403,6 +431,7 @@ export function decodeFsmSnapshot(codec: FsmSnapshotCodec, bytes: Uint8Array): R
     events: wire.events,
     ...(wire.security === undefined ? {} : { security: wire.security }),
     ...(wire.restoreStaging === undefined ? {} : { restoreStaging: { ...wire.restoreStaging, chunks: wire.restoreStaging.chunks.map(own) } }),
+    ...(wire.jobs === undefined ? {} : { jobs: wire.jobs }),
   };
   const problem = checkFsmSnapshot(snapshot, { verifyHashes: true });
   return problem === undefined ? ok(snapshot) : err(`invalid fsm.snapshot: ${problem}`);
@@ -473,6 +502,8 @@ export function checkFsmSnapshot(s: FsmSnapshot, options: { readonly verifyHashe
   if (s.restoreStaging !== undefined && stagedBytes(s.restoreStaging) > s.restoreStaging.totalBytes) {
     return `restoreStaging holds ${stagedBytes(s.restoreStaging)} bytes, more than its totalBytes ${s.restoreStaging.totalBytes}`;
   }
+  const jobsProblem = checkJobs(s);
+  if (jobsProblem !== undefined) return jobsProblem;
   const { anchor, kept } = s.events;
   if ((anchor.seq === 0) !== (anchor.hash === '')) return `events.anchor has seq ${anchor.seq} and hash ${q(anchor.hash)}; the hash is empty exactly when seq is 0`;
   for (let i = 0; i < kept.length; i++) {
@@ -495,6 +526,36 @@ function checkEventSeqs(anchor: EventAnchor, kept: FsmSnapshot['events']['kept']
     if (e.seq !== prev.seq + 1) return `events.kept[${i}].seq is ${e.seq} but must be ${prev.seq + 1}`;
     if (e.prevHash !== prev.hash) return `events.kept[${i}].prevHash does not match the hash before it`;
     prev = e;
+  }
+  return undefined;
+}
+
+/** What src/core/fsm/jobs.ts keeps true: one record per name, versions rising, times not ahead. */
+function checkJobs(s: FsmSnapshot): string | undefined {
+  const names = new Set<string>();
+  const jobs = s.jobs ?? [];
+  if (jobs.length > MAX_JOBS) return `jobs holds ${jobs.length} jobs, more than ${MAX_JOBS}`;
+  for (let i = 0; i < jobs.length; i++) {
+    const r = jobs[i]!;
+    const at = `jobs[${i}]`;
+    const name = r.spec.job;
+    if (names.has(name)) return `${at}.spec.job repeats ${q(name)}`;
+    names.add(name);
+    if (r.submittedAtMs > r.updatedAtMs) return `${at}.submittedAtMs ${r.submittedAtMs} is after updatedAtMs ${r.updatedAtMs}`;
+    if (r.updatedAtMs > s.nowMs) return `${at}.updatedAtMs ${r.updatedAtMs} is after nowMs ${s.nowMs}`;
+    if (r.history.length > MAX_JOB_HISTORY) return `${at}.history holds ${r.history.length} versions, more than ${MAX_JOB_HISTORY}`;
+    // Versions rise by one per change, so the kept ones rise strictly, and times never go back.
+    let prev: { version: number; submittedAtMs: number } = { version: 0, submittedAtMs: 0 };
+    for (let j = 0; j < r.history.length; j++) {
+      const h = r.history[j]!;
+      const hat = `${at}.history[${j}]`;
+      if (h.spec.job !== name) return `${hat}.spec.job ${q(h.spec.job)} is not the job's name ${q(name)}`;
+      if (h.version <= prev.version) return `${hat}.version ${h.version} does not rise above ${prev.version}`;
+      if (h.submittedAtMs < prev.submittedAtMs) return `${hat}.submittedAtMs ${h.submittedAtMs} is before the version before it (${prev.submittedAtMs})`;
+      prev = h;
+    }
+    if (r.version <= prev.version) return `${at}.version ${r.version} does not rise above its history's ${prev.version}`;
+    if (r.submittedAtMs < prev.submittedAtMs) return `${at}.submittedAtMs ${r.submittedAtMs} is before its history's newest (${prev.submittedAtMs})`;
   }
   return undefined;
 }

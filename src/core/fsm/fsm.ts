@@ -7,6 +7,7 @@ import { assert, unreachable } from '../result.ts';
 import { sha256Hex } from '../sha256.ts';
 import { EventLog, type EventAnchor, type EventBody } from './events.ts';
 import { KvStore } from './kv.ts';
+import { JobTable, type JobOutcome, type JobRecord, type JobVersion } from './jobs.ts';
 import { MAX_GOSSIP_KEYS, changeKeyring, keyFingerprint, type KeyringChange, type SecurityInit, type SecurityState } from './security.ts';
 import { appendChunk, assembleStaging, beginStaging, stagedBytes, type RestoreBegin, type RestoreStaging, type SnapshotDecoder } from './restore.ts';
 import type { ApplyResult, ClusterEvent, Command, KvChange, KvEntry, NodeId, NodeRecord, Revision, Session } from './types.ts';
@@ -32,6 +33,8 @@ export interface FsmSnapshot {
   readonly security?: SecurityState | undefined;
   /** A restore being uploaded (src/core/fsm/restore.ts); absent when none is. */
   readonly restoreStaging?: RestoreStaging | undefined;
+  /** Jobs by name (src/core/fsm/jobs.ts); absent in snapshots taken before jobs existed. */
+  readonly jobs?: readonly JobRecord[] | undefined;
 }
 
 /** A change a watcher or the event stream should hear about, in apply order. */
@@ -51,6 +54,7 @@ export class ClusterFsm {
   #appliedIndex = 0;
   #listeners: ((n: FsmNotification) => void)[] = [];
   #restoreStaging: RestoreStaging | undefined;
+  readonly #jobs = new JobTable();
   readonly #decodeSnapshot: SnapshotDecoder | undefined;
 
   /** decodeSnapshot serves restore.commit; without it every commit fails (alike on every replica). */
@@ -95,6 +99,10 @@ export class ClusterFsm {
         return this.#commitRestore(index, command.id);
       case 'restore.abort':
         return this.#abortRestore(index, command.id);
+      case 'job.register':
+        return this.#jobOutcome(index, this.#jobs.register(command.spec, this.#nowMs));
+      case 'job.deregister':
+        return this.#jobOutcome(index, this.#jobs.deregister(command.job, command.purge === true, this.#nowMs));
       default:
         return unreachable(command);
     }
@@ -174,6 +182,21 @@ export class ClusterFsm {
     return this.#restoreStaging;
   }
 
+  /** A job by name, running or stopped (src/core/fsm/jobs.ts). */
+  job(name: string): JobRecord | undefined {
+    return this.#jobs.get(name);
+  }
+
+  /** Every job, sorted by name. */
+  jobs(): JobRecord[] {
+    return this.#jobs.all();
+  }
+
+  /** A job's kept versions, oldest first, the current one last; undefined for an unknown job. */
+  jobHistory(name: string): JobVersion[] | undefined {
+    return this.#jobs.history(name);
+  }
+
   events(fromSeq: number, limit?: number): ClusterEvent[] {
     return this.#events.since(fromSeq, limit);
   }
@@ -198,6 +221,7 @@ export class ClusterFsm {
       events: { anchor: this.#events.anchor, kept: [...this.#events.all()] },
       ...(this.#security === undefined ? {} : { security: this.#security }),
       ...(this.#restoreStaging === undefined ? {} : { restoreStaging: this.#restoreStaging }),
+      ...(this.#jobs.size === 0 ? {} : { jobs: this.#jobs.snapshot() }),
     };
   }
 
@@ -210,6 +234,7 @@ export class ClusterFsm {
     this.#events.restore(s.events.anchor, s.events.kept);
     this.#security = s.security;
     this.#restoreStaging = s.restoreStaging;
+    this.#jobs.restore(s.jobs ?? []);
   }
 
   // --- Commands ------------------------------------------------------------------------------
@@ -254,7 +279,7 @@ export class ClusterFsm {
 
   /**
    * Swaps the staged snapshot in, all or nothing: KV entries and sessions become the snapshot's;
-   * the node registry, the security settings and the event log stay (they describe this cluster
+   * the node registry, the security settings, the jobs and the event log stay (they describe this cluster
    * as it runs), and the event chain goes on with a 'restore' event. The KV revision never goes
    * back: the restore takes max(current, snapshot's) + 1, every restored key gets it as its
    * modRevision (a compare-and-swap prepared before the restore fails rather than overwrite), and
@@ -355,6 +380,37 @@ export class ClusterFsm {
     if (!this.#nodes.has(id)) return { ok: false, code: 'not-found', subject: id };
     this.#nodes.delete(id);
     return this.#ok(this.#event(index, 'node.remove', id, { reason }));
+  }
+
+  // --- Jobs (src/core/fsm/jobs.ts) ----------------------------------------------------------
+
+  /** Events name a spec by its sha256, never carry it: a spec may be 1 MiB and hold secrets in env. */
+  #jobOutcome(index: number, outcome: JobOutcome): ApplyResult {
+    switch (outcome.kind) {
+      case 'not-found':
+        return { ok: false, code: 'not-found', subject: outcome.job };
+      case 'full':
+        return { ok: false, code: 'invalid', reason: outcome.reason };
+      case 'registered': {
+        const { record } = outcome;
+        const detail: Record<string, string | number> = {
+          version: record.version,
+          changed: String(outcome.changed),
+          sha256: outcome.specSha256,
+          type: record.spec.type,
+          count: record.spec.count,
+          driver: record.spec.driver,
+        };
+        if (outcome.restarted) detail['restarted'] = 'true';
+        return this.#ok(this.#event(index, 'job.register', record.spec.job, detail));
+      }
+      case 'deregistered':
+        return this.#ok(this.#event(index, 'job.deregister', outcome.record.spec.job, { version: outcome.record.version, changed: String(outcome.changed) }));
+      case 'purged':
+        return this.#ok(this.#event(index, 'job.purge', outcome.record.spec.job, { version: outcome.record.version, status: outcome.record.status, versionsKept: outcome.record.history.length + 1 }));
+      default:
+        return unreachable(outcome);
+    }
   }
 
   #event(index: number, type: string, subject: string, detail: Record<string, string | number>): ClusterEvent {

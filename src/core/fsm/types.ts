@@ -6,6 +6,7 @@
 import type { NodeId } from '../swim/types.ts';
 import type { KeyringChange, SecurityInit } from './security.ts';
 import type { RestoreAbort, RestoreBegin, RestoreChunk, RestoreCommit } from './restore.ts';
+import type { JobDeregister, JobRegister } from './jobs.ts';
 
 export type { NodeId };
 
@@ -26,7 +27,9 @@ export type Command =
   | RestoreBegin
   | RestoreChunk
   | RestoreCommit
-  | RestoreAbort;
+  | RestoreAbort
+  | JobRegister
+  | JobDeregister;
 
 interface CommandBase {
   /** The proposer's wall clock (ms since the epoch); the state machine's time never goes back. */
