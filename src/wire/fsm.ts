@@ -112,8 +112,10 @@ const Owner = Type.String({ maxLength: MAX_FSM_ID_CHARS });
 const AtMs = Type.Integer({ minimum: 0, maximum: MAX_FSM_AT_MS });
 const TtlMs = Type.Integer({ minimum: 1, maximum: MAX_FSM_TTL_MS });
 const Addr = Type.String({ maxLength: MAX_ADDRESS_CHARS });
+// Tag keys follow the agent's configuration rule (src/agent/config.ts), which also keeps out
+// keys like "__proto__" that a decoded object could not hold as data.
 const Tags = Type.Record(
-  Type.String({ pattern: `^[^\\x00]{1,${MAX_FSM_TAG_KEY_CHARS}}$` }),
+  Type.String({ pattern: `^[A-Za-z0-9][A-Za-z0-9._/-]{0,${MAX_FSM_TAG_KEY_CHARS - 1}}$` }),
   Type.String({ maxLength: MAX_FSM_TAG_VALUE_CHARS }),
   { maxProperties: MAX_FSM_TAGS, ...strict },
 );

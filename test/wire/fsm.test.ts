@@ -145,7 +145,7 @@ describe('fsm.command', () => {
         id: name(32).map((s) => s as NodeId),
         rpcAddr: fc.string(),
         httpAddr: fc.string(),
-        tags: fc.dictionary(name(16), fc.string({ maxLength: 32 }), { maxKeys: 8 }),
+        tags: fc.dictionary(fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9._\/-]{0,15}$/), fc.string({ maxLength: 32 }), { maxKeys: 8 }),
       }),
       fc.record({ type: fc.constant('node.remove' as const), atMs, id: name(32).map((s) => s as NodeId), reason: fc.string() }),
       fc.record({ type: fc.constant('note' as const), atMs, kind: name(16), subject: fc.string(), message: fc.string() }),
