@@ -12,6 +12,7 @@ import { eventsCommand } from './commands/events.ts';
 import { kvCommand } from './commands/kv.ts';
 import { leaveCommand } from './commands/leave.ts';
 import { operatorCommand } from './commands/operator.ts';
+import { jobCommand } from './commands/job.ts';
 import { snapshotCommand } from './commands/snapshot.ts';
 import { CliError } from './errors.ts';
 
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
   program.addCommand(leaveCommand());
   program.addCommand(operatorCommand());
   program.addCommand(snapshotCommand());
+  program.addCommand(jobCommand());
   program.addCommand(clusterCommand());
   program.addCommand(keygenCommand());
   program.addCommand(keyringCommand());
