@@ -2,34 +2,15 @@
 // others --join and are promoted by the autopilot), serves writes through any node, survives a
 // SIGKILLed leader with every acknowledged write intact, and takes the old leader back.
 // Waits are bounded by generous deadlines that only guard against hangs.
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { ClientError, SappersClient } from '../../src/client/client.ts';
+import { ClientError } from '../../src/client/client.ts';
 import type { Status } from '../../src/api/schemas.ts';
-import { runCli, startAgent, type AgentProcess } from '../helpers/agent-process.ts';
+import { runCli } from '../helpers/agent-process.ts';
+import { agentGroup } from '../helpers/agent-group.ts';
 import { until } from '../helpers/until.ts';
 
-const root = await mkdtemp(join(tmpdir(), 'sappers-cluster-'));
-const running = new Map<string, AgentProcess>();
-after(async () => {
-  await Promise.all([...running.values()].map((a) => a.stop('SIGKILL')));
-  await rm(root, { recursive: true, force: true });
-});
-
-async function agent(name: string, extra: string[] = []): Promise<AgentProcess> {
-  const a = await startAgent([
-    '--data-dir', join(root, name), '--node-id', name, '--bind', '127.0.0.1', '--gossip-preset', 'local',
-    // Promote new nodes after 1 s of being caught up, so the test does not wait 10 s per node.
-    '--learner-stable-ms', '1000', ...extra,
-  ]);
-  running.set(name, a);
-  return a;
-}
-
-const client = (a: AgentProcess): SappersClient => new SappersClient({ ...a.api, timeoutMs: 15_000 });
+const { running, agent, client } = await agentGroup('cluster');
 
 
 describe('a Raft cluster of real agents', { concurrency: false }, () => {

@@ -3,31 +3,17 @@
 // the replicated keyring; a node that was down during install catches up by itself; one that
 // missed use and remove rejoins once given the new key file; a new node that
 // holds only the new key joins; the primary cannot be removed. Deadlines only guard against hangs.
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KeyringChangeResult, KeyringView } from '../../src/api/keyring.ts';
-import { ClientError, SappersClient } from '../../src/client/client.ts';
+import { ClientError } from '../../src/client/client.ts';
 import { createKeyFile } from '../../src/cli/commands/keygen.ts';
-import { runCli, startAgent, type AgentProcess } from '../helpers/agent-process.ts';
+import { runCli, type AgentProcess } from '../helpers/agent-process.ts';
+import { agentGroup } from '../helpers/agent-group.ts';
 import { until } from '../helpers/until.ts';
 
-const root = await mkdtemp(join(tmpdir(), 'sappers-keyring-'));
-const running = new Map<string, AgentProcess>();
-after(async () => {
-  await Promise.all([...running.values()].map((a) => a.stop('SIGKILL')));
-  await rm(root, { recursive: true, force: true });
-});
-
-async function agent(name: string, extra: string[] = []): Promise<AgentProcess> {
-  const a = await startAgent(['--data-dir', join(root, name), '--node-id', name, '--bind', '127.0.0.1', '--gossip-preset', 'local', '--learner-stable-ms', '1000', ...extra]);
-  running.set(name, a);
-  return a;
-}
-
-const client = (a: AgentProcess): SappersClient => new SappersClient({ ...a.api, timeoutMs: 15_000 });
+const { root, agent, kill, client } = await agentGroup('keyring');
 
 async function cli(a: AgentProcess, args: string[]): Promise<string> {
   const r = await runCli(['--addr', a.addr, 'keyring', ...args]);
@@ -70,8 +56,7 @@ describe('cluster key rotation (real agents)', { concurrency: false }, () => {
     assert.match(await cli(b, ['list']), /^FINGERPRINT\s+CLUSTER\s+THIS NODE \(b\)\n\S+\s+primary\s+primary\nb uses the cluster keyring\n$/);
 
     // c is down (SIGKILL: no leave) while the new key is installed.
-    await running.get('c')!.stop('SIGKILL');
-    running.delete('c');
+    await kill('c');
     await until('c dead at a', async () => ((await client(a).members()).find((m) => m.id === 'c')?.status === 'dead' ? true : undefined));
 
     const newKeyFile = join(root, 'new.key');
@@ -89,8 +74,7 @@ describe('cluster key rotation (real agents)', { concurrency: false }, () => {
     await allAlive([a, b, c], ['a', 'b', 'c']);
 
     // b is down for the rest of the rotation (a and c are a quorum).
-    await running.get('b')!.stop('SIGKILL');
-    running.delete('b');
+    await kill('b');
 
     // Through another node, by fingerprint (what list shows).
     const used = await cli(c, ['use', newFp]);

@@ -2,29 +2,16 @@
 // (never a split brain); `operator recover` on the survivor makes it the only voter of a new
 // epoch with its data; the old voters come back, move their old-epoch state aside, rejoin fresh
 // and vote again. Deadlines only guard against hangs.
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ClientError, SappersClient } from '../../src/client/client.ts';
-import { runCli, startAgent, type AgentProcess } from '../helpers/agent-process.ts';
+import { ClientError } from '../../src/client/client.ts';
+import { runCli } from '../helpers/agent-process.ts';
+import { agentGroup } from '../helpers/agent-group.ts';
 import { until } from '../helpers/until.ts';
 
-const root = await mkdtemp(join(tmpdir(), 'sappers-recover-'));
-const running = new Map<string, AgentProcess>();
-after(async () => {
-  await Promise.all([...running.values()].map((a) => a.stop('SIGKILL')));
-  await rm(root, { recursive: true, force: true });
-});
-
-async function agent(name: string, extra: string[] = []): Promise<AgentProcess> {
-  const a = await startAgent(['--data-dir', join(root, name), '--node-id', name, '--bind', '127.0.0.1', '--gossip-preset', 'local', '--learner-stable-ms', '1000', ...extra]);
-  running.set(name, a);
-  return a;
-}
-
-const client = (a: AgentProcess): SappersClient => new SappersClient({ ...a.api, timeoutMs: 15_000 });
+const { root, agent, kill, client } = await agentGroup('recover');
 
 
 describe('quorum loss and operator recover (real agents)', { concurrency: false }, () => {
@@ -38,8 +25,7 @@ describe('quorum loss and operator recover (real agents)', { concurrency: false 
 
     // Two of three voters die: the survivor refuses writes and says no-quorum.
     for (const n of ['b', 'c']) {
-      await running.get(n)!.stop('SIGKILL');
-      running.delete(n);
+      await kill(n);
     }
     await until('no-quorum on the survivor', async () => ((await client(a).status()).state === 'no-quorum' ? true : undefined));
     await assert.rejects(client(a).kvPut('x', 'y'), (e: unknown) => e instanceof ClientError && e.status === 503);
@@ -85,8 +71,7 @@ describe('quorum loss and operator recover (real agents)', { concurrency: false 
     await until('three voters', async () => ((await client(d).status()).voters.length === 3 ? true : undefined));
     await client(d).kvPut('kept', 'across auto recovery');
     for (const n of ['e', 'f']) {
-      await running.get(n)!.stop('SIGKILL');
-      running.delete(n);
+      await kill(n);
     }
     // No command: after no-quorum has lasted 3 s with two voters dead by gossip, d recovers.
     const s = await until('d to lead a new epoch by itself', async () => {

@@ -6,32 +6,16 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ClientError, SappersClient } from '../../src/client/client.ts';
+import { ClientError } from '../../src/client/client.ts';
 import { ClusterFsm } from '../../src/core/fsm/fsm.ts';
 import { encodeSnapshotFile } from '../../src/wire/snapshot-file.ts';
-import { runCli, startAgent, type AgentProcess } from '../helpers/agent-process.ts';
+import { runCli } from '../helpers/agent-process.ts';
+import { agentGroup } from '../helpers/agent-group.ts';
 import { until } from '../helpers/until.ts';
 
-const root = await mkdtemp(join(tmpdir(), 'sappers-snapshot-'));
-const running: AgentProcess[] = [];
-after(async () => {
-  await Promise.all(running.map((a) => a.stop('SIGKILL')));
-  await rm(root, { recursive: true, force: true });
-});
-
-async function agent(name: string, extra: string[] = []): Promise<AgentProcess> {
-  const a = await startAgent([
-    '--data-dir', join(root, name), '--node-id', name, '--bind', '127.0.0.1', '--gossip-preset', 'local',
-    '--learner-stable-ms', '1000', ...extra,
-  ]);
-  running.push(a);
-  return a;
-}
-
-const client = (a: AgentProcess): SappersClient => new SappersClient({ ...a.api, timeoutMs: 15_000 });
+const { root, agent, client } = await agentGroup('snapshot');
 const BIG_BYTES = 600 * 1024;
 
 describe('snapshot save and restore with real agents', () => {
