@@ -33,7 +33,7 @@ import { VERSION } from '../version.ts';
 
 /** How long a graceful leave may take to spread before the agent stops anyway. */
 const LEAVE_TIMEOUT_MS = 3000;
-/** How often a node looks for a newer cluster epoch in gossip. */
+/** How often a node looks for a newer cluster epoch in gossip, and for a lost majority to auto-recover from. */
 const EPOCH_WATCH_MS = 2000;
 /** How long a leaving node waits for the leader to take it out of the configuration. */
 const LEAVE_CLUSTER_TIMEOUT_MS = 30_000;
@@ -275,8 +275,10 @@ export class Agent implements KvApi {
    */
   #scheduleEpochWatch(): void {
     this.#epochTimer = this.#deps.clock.setTimer(EPOCH_WATCH_MS, () => {
-      void this.#checkEpoch()
-        .catch((e: unknown) => this.#deps.logger.error({ err: e instanceof Error ? e.message : String(e) }, 'rejoining the newer cluster epoch failed; retrying'))
+      // One loop for both epoch changes, so a recovery and a rejoin never run at once.
+      void this.#autoRecoverTick()
+        .then(() => this.#checkEpoch())
+        .catch((e: unknown) => this.#deps.logger.error({ err: e instanceof Error ? e.message : String(e) }, 'changing the cluster epoch failed; retrying'))
         .finally(() => {
           if (this.#stopping === undefined) this.#scheduleEpochWatch();
         });
@@ -284,7 +286,6 @@ export class Agent implements KvApi {
   }
 
   async #checkEpoch(): Promise<void> {
-    await this.#autoRecoverTick();
     const consensus = this.#consensus;
     const gossip = this.#gossip;
     if (consensus === undefined || gossip === undefined || this.#stopping !== undefined) return;

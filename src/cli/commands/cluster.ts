@@ -87,7 +87,15 @@ async function up(count: number, dir: string, progress: (line: string) => void):
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const keyFile = join(dir, 'cluster.key');
   const tokenFile = join(dir, 'management-token');
-  if (await createKeyFile(keyFile, false).then(() => true, () => false)) progress(`made a cluster key in ${keyFile}`);
+  // An existing key is kept (a restarted local cluster must keep its key); any other failure stops here.
+  const made = await createKeyFile(keyFile, false).then(
+    () => true,
+    (e: unknown) => {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw new CliError(`cannot write the cluster key ${keyFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    },
+  );
+  if (made) progress(`made a cluster key in ${keyFile}`);
   // The token is made here rather than by node 1, so that it is known before any node starts.
   const token = await readFile(tokenFile, 'utf8').then((t) => t.trim(), () => undefined) ?? (await writeToken(tokenFile));
   const nodes: LocalNode[] = [];
