@@ -26,13 +26,14 @@ import { verifyChain, type EventAnchor } from '../core/fsm/events.ts';
 import type { FsmSnapshot } from '../core/fsm/fsm.ts';
 import { MAX_GOSSIP_KEYS } from '../core/fsm/security.ts';
 import { MAX_JOB_HISTORY, MAX_JOBS } from '../core/fsm/jobs.ts';
+import { MAX_ALLOCS, MAX_CHECK_OUTPUT_CHARS, MAX_CHECKS_PER_ALLOC, MAX_PLAN_ITEMS, MAX_TERMINAL_PER_JOB, allocTableProblem } from '../core/fsm/allocs.ts';
 import type { JobSpec } from '../core/scheduler/job.ts';
 import { MAX_RESTORE_BYTES, MAX_RESTORE_CHUNK_BYTES, MAX_RESTORE_CHUNKS, stagedBytes } from '../core/fsm/restore.ts';
 import type { ApplyResult, Command, KvChange, KvEntry, NodeId } from '../core/fsm/types.ts';
 import { err, ok, type Result } from '../core/result.ts';
 import { MessageCodec, PROTOCOL_VERSION, describeDecodeError, type DecodeError, type EncodeError } from './codec.ts';
 import { MAX_ADDRESS_CHARS, MAX_ID_CHARS } from './limits.ts';
-import { JOB_NAME_PATTERN, JobSpecSchema } from './job.ts';
+import { JOB_NAME_PATTERN, JobSpecSchema, PORT_LABEL_PATTERN } from './job.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Limits.
@@ -157,6 +158,58 @@ const JobRecordSchema = Type.Object(
   strict,
 );
 
+// Allocations (src/core/fsm/allocs.ts): placed by the leader's reconciler, reported on by their nodes.
+const AllocId = Type.String({ pattern: '^[0-9a-f]{8,64}$', description: 'lowercase hex' });
+const Reason = Type.String({ maxLength: MAX_FSM_REASON_CHARS });
+const OptionalOf = <T extends TSchema>(schema: T) => Type.Optional(Type.Union([schema, Type.Undefined()]));
+const AllocPorts = Type.Record(Type.String({ pattern: PORT_LABEL_PATTERN }), Type.Integer({ minimum: 1, maximum: 65535 }), { maxProperties: 64, ...strict });
+const ClientStatus = Type.Union([Type.Literal('pending'), Type.Literal('running'), Type.Literal('complete'), Type.Literal('failed'), Type.Literal('lost')]);
+const ReportedClientStatus = Type.Union([Type.Literal('pending'), Type.Literal('running'), Type.Literal('complete'), Type.Literal('failed')]);
+const AllocHealthSchema = Type.Union([Type.Literal('unknown'), Type.Literal('healthy'), Type.Literal('unhealthy')]);
+const AllocChecks = Type.Array(
+  Type.Object(
+    { name: Type.String({ minLength: 1, maxLength: 64 }), status: Type.Union([Type.Literal('passing'), Type.Literal('warning'), Type.Literal('critical')]), output: Type.String({ maxLength: MAX_CHECK_OUTPUT_CHARS }) },
+    strict,
+  ),
+  { maxItems: MAX_CHECKS_PER_ALLOC },
+);
+const Sha256Name = Type.String({ pattern: '^[0-9a-f]{64}$' });
+const Resources_ = { cpuMillis: Count, memoryMB: Count, ports: AllocPorts };
+const AllocPlacementSchema = Type.Object(
+  { id: AllocId, job: Type.String({ pattern: JOB_NAME_PATTERN }), jobVersion: Positive, taskSha256: Sha256Name, index: Count, node: NodeIdSchema, ...Resources_, reason: Reason, replaces: OptionalOf(AllocId), reschedules: Count },
+  strict,
+);
+const AllocationSchema = Type.Object(
+  {
+    id: AllocId,
+    job: Type.String({ pattern: JOB_NAME_PATTERN }),
+    jobVersion: Positive,
+    taskSha256: Sha256Name,
+    index: Count,
+    node: NodeIdSchema,
+    ...Resources_,
+    desired: Type.Union([Type.Literal('run'), Type.Literal('stop')]),
+    desiredReason: Reason,
+    client: ClientStatus,
+    clientDetail: Reason,
+    health: AllocHealthSchema,
+    healthySinceMs: OptionalOf(Count),
+    checks: AllocChecks,
+    restarts: Count,
+    replaces: OptionalOf(AllocId),
+    reschedules: Count,
+    createdAtMs: Count,
+    modifiedAtMs: Count,
+  },
+  strict,
+);
+const DeploymentStatusSchema = Type.Union([Type.Literal('running'), Type.Literal('successful'), Type.Literal('failed')]);
+const DeploymentChangeSchema = Type.Object({ job: Type.String({ pattern: JOB_NAME_PATTERN }), version: Positive, status: DeploymentStatusSchema, reason: Reason }, strict);
+const DeploymentSchema = Type.Object(
+  { job: Type.String({ pattern: JOB_NAME_PATTERN }), version: Positive, status: DeploymentStatusSchema, reason: Reason, startedAtMs: Count, updatedAtMs: Count },
+  strict,
+);
+
 /** One schema per Command variant, keyed by its `type`. */
 const COMMAND_VARIANTS = {
   'kv.put': Type.Object(
@@ -203,6 +256,36 @@ const COMMAND_VARIANTS = {
   'restore.abort': Type.Object({ type: Type.Literal('restore.abort'), atMs: AtMs, id: RestoreId }, strict),
   'job.register': Type.Object({ type: Type.Literal('job.register'), atMs: AtMs, spec: JobSpecSchema }, strict),
   'job.deregister': Type.Object({ type: Type.Literal('job.deregister'), atMs: AtMs, job: JobName, purge: Type.Optional(Type.Boolean()) }, strict),
+  'alloc.plan': Type.Object(
+    {
+      type: Type.Literal('alloc.plan'),
+      atMs: AtMs,
+      basis: Count,
+      place: Type.Array(AllocPlacementSchema, { maxItems: MAX_PLAN_ITEMS }),
+      stop: Type.Array(Type.Object({ id: AllocId, reason: Reason, lost: OptionalOf(Type.Boolean()) }, strict), { maxItems: MAX_PLAN_ITEMS }),
+      deployments: Type.Array(DeploymentChangeSchema, { maxItems: MAX_PLAN_ITEMS }),
+      notes: Type.Array(
+        Type.Object({ kind: name(MAX_FSM_NOTE_KIND_CHARS), subject: Type.String({ maxLength: MAX_FSM_SUBJECT_CHARS }), message: Type.String({ maxLength: MAX_FSM_MESSAGE_CHARS }) }, strict),
+        { maxItems: MAX_PLAN_ITEMS },
+      ),
+    },
+    strict,
+  ),
+  'alloc.update': Type.Object(
+    {
+      type: Type.Literal('alloc.update'),
+      atMs: AtMs,
+      node: NodeIdSchema,
+      updates: Type.Array(
+        Type.Object(
+          { id: AllocId, client: OptionalOf(ReportedClientStatus), clientDetail: OptionalOf(Reason), health: OptionalOf(AllocHealthSchema), checks: OptionalOf(AllocChecks), restarts: OptionalOf(Count) },
+          strict,
+        ),
+        { maxItems: MAX_PLAN_ITEMS },
+      ),
+    },
+    strict,
+  ),
 } as const;
 
 const C = COMMAND_VARIANTS;
@@ -223,6 +306,8 @@ export const CommandSchema = Type.Union([
   C['restore.abort'],
   C['job.register'],
   C['job.deregister'],
+  C['alloc.plan'],
+  C['alloc.update'],
 ]);
 
 const Subject = Type.String({ maxLength: MAX_FSM_SUBJECT_CHARS });
@@ -287,6 +372,17 @@ export const FsmSnapshotSchema = Type.Object(
     security: Type.Optional(Type.Object(SecurityFields, strict)),
     restoreStaging: Type.Optional(RestoreStagingSchema),
     jobs: Type.Optional(Type.Array(JobRecordSchema, { maxItems: MAX_JOBS })),
+    allocs: Type.Optional(
+      Type.Object(
+        {
+          planSeq: Count,
+          // Live ones plus the terminal ones kept per job.
+          allocs: Type.Array(AllocationSchema, { maxItems: MAX_ALLOCS + MAX_JOBS * MAX_TERMINAL_PER_JOB }),
+          deployments: Type.Array(DeploymentSchema, { maxItems: MAX_JOBS }),
+        },
+        strict,
+      ),
+    ),
   },
   strict,
 );
@@ -434,6 +530,7 @@ export function decodeFsmSnapshot(codec: FsmSnapshotCodec, bytes: Uint8Array): R
     ...(wire.security === undefined ? {} : { security: wire.security }),
     ...(wire.restoreStaging === undefined ? {} : { restoreStaging: { ...wire.restoreStaging, chunks: wire.restoreStaging.chunks.map(own) } }),
     ...(wire.jobs === undefined ? {} : { jobs: wire.jobs }),
+    ...(wire.allocs === undefined ? {} : { allocs: wire.allocs as unknown as NonNullable<FsmSnapshot['allocs']> }),
   };
   const problem = checkFsmSnapshot(snapshot, { verifyHashes: true });
   return problem === undefined ? ok(snapshot) : err(`invalid fsm.snapshot: ${problem}`);
@@ -506,6 +603,8 @@ export function checkFsmSnapshot(s: FsmSnapshot, options: { readonly verifyHashe
   }
   const jobsProblem = checkJobs(s);
   if (jobsProblem !== undefined) return jobsProblem;
+  const allocsProblem = s.allocs === undefined ? undefined : allocTableProblem(s.allocs.allocs);
+  if (allocsProblem !== undefined) return `allocs: ${allocsProblem}`;
   const { anchor, kept } = s.events;
   if ((anchor.seq === 0) !== (anchor.hash === '')) return `events.anchor has seq ${anchor.seq} and hash ${q(anchor.hash)}; the hash is empty exactly when seq is 0`;
   for (let i = 0; i < kept.length; i++) {

@@ -24,6 +24,8 @@ export function arbitraryFor(schema: TSchema): fc.Arbitrary<unknown> {
       return fc.constant(s.const);
     case 'Null':
       return fc.constant(null);
+    case 'Undefined':
+      return fc.constant(undefined);
     case 'Uint8Array':
       return fc.uint8Array({ minLength: num(s.minByteLength) ?? 0, maxLength: Math.min(num(s.maxByteLength) ?? 64, 64) });
     case 'Array':

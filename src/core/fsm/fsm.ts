@@ -8,6 +8,7 @@ import { sha256Hex } from '../sha256.ts';
 import { EventLog, type EventAnchor, type EventBody } from './events.ts';
 import { KvStore } from './kv.ts';
 import { JobTable, type JobOutcome, type JobRecord, type JobVersion } from './jobs.ts';
+import { AllocTable, type AllocPlan, type AllocUpdate, type Allocation, type Deployment } from './allocs.ts';
 import { MAX_GOSSIP_KEYS, changeKeyring, keyFingerprint, type KeyringChange, type SecurityInit, type SecurityState } from './security.ts';
 import { appendChunk, assembleStaging, beginStaging, stagedBytes, type RestoreBegin, type RestoreStaging, type SnapshotDecoder } from './restore.ts';
 import type { ApplyResult, ClusterEvent, Command, KvChange, KvEntry, NodeId, NodeRecord, Revision, Session } from './types.ts';
@@ -35,6 +36,8 @@ export interface FsmSnapshot {
   readonly restoreStaging?: RestoreStaging | undefined;
   /** Jobs by name (src/core/fsm/jobs.ts); absent in snapshots taken before jobs existed. */
   readonly jobs?: readonly JobRecord[] | undefined;
+  /** Allocations and deployments (src/core/fsm/allocs.ts); absent before any plan applied. */
+  readonly allocs?: { readonly planSeq: number; readonly allocs: readonly Allocation[]; readonly deployments: readonly Deployment[] } | undefined;
 }
 
 /** A change a watcher or the event stream should hear about, in apply order. */
@@ -42,7 +45,9 @@ export type FsmNotification =
   | { readonly kind: 'kv'; readonly change: KvChange }
   | { readonly kind: 'event'; readonly event: ClusterEvent }
   /** A snapshot restore replaced every key at `revision`: watchers must re-read. */
-  | { readonly kind: 'kv-reset'; readonly revision: Revision };
+  | { readonly kind: 'kv-reset'; readonly revision: Revision }
+  /** Jobs, allocations or deployments changed: the scheduler and the node runners look again. */
+  | { readonly kind: 'workloads' };
 
 export class ClusterFsm {
   readonly #kv: KvStore;
@@ -55,6 +60,7 @@ export class ClusterFsm {
   #listeners: ((n: FsmNotification) => void)[] = [];
   #restoreStaging: RestoreStaging | undefined;
   readonly #jobs = new JobTable();
+  readonly #allocs = new AllocTable();
   readonly #decodeSnapshot: SnapshotDecoder | undefined;
 
   /** decodeSnapshot serves restore.commit; without it every commit fails (alike on every replica). */
@@ -103,6 +109,10 @@ export class ClusterFsm {
         return this.#jobOutcome(index, this.#jobs.register(command.spec, this.#nowMs));
       case 'job.deregister':
         return this.#jobOutcome(index, this.#jobs.deregister(command.job, command.purge === true, this.#nowMs));
+      case 'alloc.plan':
+        return this.#applyPlan(index, command);
+      case 'alloc.update':
+        return this.#applyUpdate(index, command);
       default:
         return unreachable(command);
     }
@@ -197,6 +207,26 @@ export class ClusterFsm {
     return this.#jobs.history(name);
   }
 
+  /** An allocation by ID (src/core/fsm/allocs.ts). */
+  alloc(id: string): Allocation | undefined {
+    return this.#allocs.get(id);
+  }
+
+  /** Every allocation kept, oldest first. */
+  allocs(): Allocation[] {
+    return this.#allocs.all();
+  }
+
+  /** The plan sequence number a new plan must name as its basis. */
+  get planSeq(): number {
+    return this.#allocs.planSeq;
+  }
+
+  /** The rollout state of a job's current (or last) version. */
+  deployment(job: string): Deployment | undefined {
+    return this.#allocs.deployment(job);
+  }
+
   events(fromSeq: number, limit?: number): ClusterEvent[] {
     return this.#events.since(fromSeq, limit);
   }
@@ -222,6 +252,7 @@ export class ClusterFsm {
       ...(this.#security === undefined ? {} : { security: this.#security }),
       ...(this.#restoreStaging === undefined ? {} : { restoreStaging: this.#restoreStaging }),
       ...(this.#jobs.size === 0 ? {} : { jobs: this.#jobs.snapshot() }),
+      ...(this.#allocs.planSeq === 0 && this.#allocs.size === 0 ? {} : { allocs: this.#allocs.snapshot() }),
     };
   }
 
@@ -235,6 +266,7 @@ export class ClusterFsm {
     this.#security = s.security;
     this.#restoreStaging = s.restoreStaging;
     this.#jobs.restore(s.jobs ?? []);
+    this.#allocs.restore(s.allocs);
   }
 
   // --- Commands ------------------------------------------------------------------------------
@@ -386,6 +418,8 @@ export class ClusterFsm {
 
   /** Events name a spec by its sha256, never carry it: a spec may be 1 MiB and hold secrets in env. */
   #jobOutcome(index: number, outcome: JobOutcome): ApplyResult {
+    if (outcome.kind === 'registered' || outcome.kind === 'deregistered' || outcome.kind === 'purged') this.#notify({ kind: 'workloads' });
+    if (outcome.kind === 'purged') this.#allocs.forgetJob(outcome.record.spec.job);
     switch (outcome.kind) {
       case 'not-found':
         return { ok: false, code: 'not-found', subject: outcome.job };
@@ -413,6 +447,51 @@ export class ClusterFsm {
     }
   }
 
+  /**
+   * The reconciler's decisions. Events are grouped per job, action and reason (placing 1,000
+   * instances is one event, not 1,000), each naming up to EVENT_IDS allocations.
+   */
+  #applyPlan(index: number, plan: AllocPlan): ApplyResult {
+    const outcome = this.#allocs.applyPlan(plan, this.#nowMs);
+    if ('code' in outcome) {
+      return outcome.code === 'stale' ? { ok: false, code: 'cas-mismatch', modRevision: outcome.planSeq } : { ok: false, code: 'invalid', reason: outcome.reason };
+    }
+    for (const job of new Set(outcome.stopped.map((a) => a.job))) if (this.#jobs.get(job) === undefined) this.#allocs.forgetJob(job);
+    let last: ClusterEvent | undefined;
+    for (const [key, group] of groupBy(outcome.placed, (a) => `${a.job}\u0000${a.desiredReason}`)) {
+      const [job, reason] = key.split('\u0000') as [string, string];
+      last = this.#event(index, 'sched.place', job, { count: group.length, reason, allocs: idList(group), nodes: [...new Set(group.map((a) => a.node))].sort().join(',') });
+    }
+    for (const [key, group] of groupBy(outcome.stopped, (a) => `${a.job}\u0000${a.desiredReason}`)) {
+      const [job, reason] = key.split('\u0000') as [string, string];
+      last = this.#event(index, 'sched.stop', job, { count: group.length, reason, allocs: idList(group) });
+    }
+    for (const d of outcome.deployments) last = this.#event(index, `deployment.${d.status}`, d.job, { version: d.version, reason: d.reason });
+    for (const n of plan.notes) last = this.#event(index, n.kind, n.subject, { message: n.message });
+    this.#notify({ kind: 'workloads' });
+    return last === undefined ? { ok: true, revision: this.#kv.revision, event: this.#events.head.seq } : this.#ok(last);
+  }
+
+  /** A node's reports; status and health changes become events grouped per job and change. */
+  #applyUpdate(index: number, update: AllocUpdate): ApplyResult {
+    const { changed } = this.#allocs.applyUpdate(update, this.#nowMs);
+    if (changed.length === 0) return { ok: true, revision: this.#kv.revision, event: this.#events.head.seq };
+    const transitions = changed.flatMap(({ before, after }) => [
+      ...(before.client !== after.client ? [{ alloc: after, what: `client ${after.client}`, detail: after.clientDetail }] : []),
+      ...(before.health !== after.health ? [{ alloc: after, what: `health ${after.health}`, detail: after.checks.filter((c) => c.status !== 'passing').map((c) => `${c.name}: ${c.status}`).join('; ') }] : []),
+    ]);
+    let last: ClusterEvent | undefined;
+    for (const [key, group] of groupBy(transitions, (t) => `${t.alloc.job}\u0000${t.what}`)) {
+      const [job, what] = key.split('\u0000') as [string, string];
+      const detail: Record<string, string | number> = { node: update.node, change: what, count: group.length, allocs: idList(group.map((t) => t.alloc)) };
+      const words = group.find((t) => t.detail !== '')?.detail;
+      if (words !== undefined) detail['detail'] = words.slice(0, 200);
+      last = this.#event(index, 'alloc.status', job, detail);
+    }
+    this.#notify({ kind: 'workloads' });
+    return last === undefined ? { ok: true, revision: this.#kv.revision, event: this.#events.head.seq } : this.#ok(last);
+  }
+
   #event(index: number, type: string, subject: string, detail: Record<string, string | number>): ClusterEvent {
     const body: EventBody = { index, atMs: this.#nowMs, type, subject, detail };
     const event = this.#events.append(body);
@@ -427,4 +506,24 @@ export class ClusterFsm {
   #notify(n: FsmNotification): void {
     for (const l of this.#listeners) l(n);
   }
+}
+
+/** Allocations an event names before it says "and N more". */
+const EVENT_IDS = 5;
+
+function idList(allocs: readonly Allocation[]): string {
+  const ids = allocs.slice(0, EVENT_IDS).map((a) => a.id);
+  return allocs.length > EVENT_IDS ? `${ids.join(',')} and ${allocs.length - EVENT_IDS} more` : ids.join(',');
+}
+
+/** Groups in first-seen order (deterministic: the input's order). */
+function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const k = key(item);
+    const group = groups.get(k);
+    if (group === undefined) groups.set(k, [item]);
+    else group.push(item);
+  }
+  return groups;
 }

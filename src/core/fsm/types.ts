@@ -7,6 +7,7 @@ import type { NodeId } from '../swim/types.ts';
 import type { KeyringChange, SecurityInit } from './security.ts';
 import type { RestoreAbort, RestoreBegin, RestoreChunk, RestoreCommit } from './restore.ts';
 import type { JobDeregister, JobRegister } from './jobs.ts';
+import type { AllocPlan, AllocUpdate } from './allocs.ts';
 
 export type { NodeId };
 
@@ -29,7 +30,9 @@ export type Command =
   | RestoreCommit
   | RestoreAbort
   | JobRegister
-  | JobDeregister;
+  | JobDeregister
+  | AllocPlan
+  | AllocUpdate;
 
 interface CommandBase {
   /** The proposer's wall clock (ms since the epoch); the state machine's time never goes back. */
