@@ -1,0 +1,261 @@
+// The reconciler's rules, each on a small world (test/core/scheduler/world.ts): the real state
+// machine applies its plans and the test plays the nodes.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { JobSpec } from '../../../src/core/scheduler/job.ts';
+import { taskSha256 } from '../../../src/core/scheduler/reconciler.ts';
+import { job } from './fixtures.ts';
+import { World } from './world.ts';
+
+const web = (over: Partial<JobSpec> = {}): JobSpec => ({ ...job('web', { count: 3 }), ...over });
+const nodesOf = (w: World, name: string): string[] => w.running(name).map((a) => a.node).sort();
+
+describe('reconcile: placing and keeping count', () => {
+  it('places count instances, one per node when it can, and then leaves them alone', () => {
+    const w = new World(['a', 'b', 'c']);
+    w.register(web());
+    w.settle();
+    assert.deepEqual(nodesOf(w, 'web'), ['a', 'b', 'c']);
+    const plan = w.step();
+    assert.equal(plan.place.length + plan.stop.length, 0, 'a settled cluster plans nothing');
+  });
+
+  it('scales down from the highest indexes and up again', () => {
+    const w = new World(['a', 'b', 'c']);
+    w.register(web());
+    w.settle();
+    w.register(web({ count: 1 }));
+    w.settle();
+    assert.deepEqual(w.running('web').map((a) => a.index), [0]);
+    w.register(web({ count: 2 }));
+    w.settle();
+    assert.equal(w.running('web').length, 2);
+    assert.ok(w.fsm.allocs().some((a) => a.desiredReason === 'scaled down to 1'));
+  });
+
+  it('a count change does not restart instances (the task hash leaves out count and update)', () => {
+    assert.equal(taskSha256(web({ count: 3 })), taskSha256(web({ count: 7, update: { ...web().update, maxParallel: 4 } })));
+    assert.notEqual(taskSha256(web()), taskSha256(web({ env: { A: '1' } })));
+  });
+
+  it('stops everything of a stopped job and of a purged one', () => {
+    const w = new World(['a', 'b']);
+    w.register(web());
+    w.register(job('other', { count: 1 }));
+    w.settle();
+    w.apply({ type: 'job.deregister', job: 'web' });
+    w.apply({ type: 'job.deregister', job: 'other', purge: true });
+    w.settle();
+    assert.equal(w.running().length, 0);
+    assert.ok(w.fsm.allocs().some((a) => a.desiredReason === 'job stopped'));
+  });
+});
+
+describe('reconcile: lost nodes', () => {
+  it('waits out the grace period before replacing a dead node instance (no rescheduling on a flap)', () => {
+    const w = new World(['a', 'b', 'c', 'd']);
+    w.register(web());
+    w.settle();
+    const victim = w.running('web')[0]!;
+    w.setLiveness(victim.node, 'dead');
+    w.advance(10_000);
+    const early = w.step();
+    assert.equal(early.place.length + early.stop.length, 0, 'nothing happens within the grace');
+    assert.equal(early.nextAtMs, w.nowMs + 20_000, 'the reconciler asks to run again when the grace ends');
+    // The node comes back within the grace: nothing moved.
+    w.setLiveness(victim.node, 'alive');
+    w.advance(30_000);
+    assert.equal(w.step().place.length, 0);
+
+    w.setLiveness(victim.node, 'dead');
+    w.advance(30_000);
+    w.settle();
+    const replaced = w.fsm.alloc(victim.id)!;
+    assert.equal(replaced.client, 'lost');
+    assert.equal(replaced.desired, 'stop');
+    const replacement = w.running('web').find((a) => a.index === victim.index)!;
+    assert.equal(replacement.replaces, victim.id);
+    assert.notEqual(replacement.node, victim.node);
+    assert.match(replacement.desiredReason, /replaces lost/);
+  });
+
+  it('replaces at once the instances of a node that left', () => {
+    const w = new World(['a', 'b', 'c']);
+    w.register(web({ count: 2 }));
+    w.settle();
+    const victim = w.running('web')[0]!;
+    w.setLiveness(victim.node, 'left');
+    w.settle();
+    assert.equal(w.running('web').length, 2);
+    assert.ok(!nodesOf(w, 'web').includes(victim.node));
+  });
+});
+
+describe('reconcile: failures', () => {
+  it('replaces a failed instance after the restart delay, growing with each failure', () => {
+    const w = new World(['a', 'b']);
+    w.register(web({ count: 1, restart: { attempts: 1, intervalMs: 60_000, delayMs: 1000, backoff: 2, maxDelayMs: 60_000 } }));
+    w.settle();
+    const first = w.running('web')[0]!;
+    w.report(first.node, [{ id: first.id, client: 'failed', clientDetail: 'exited with code 1' }]);
+    let plan = w.step();
+    assert.deepEqual(plan.stop.map((s) => s.id), [first.id]);
+    assert.equal(plan.place.length, 0, 'the replacement waits for the delay');
+    w.advance(1000);
+    plan = w.step();
+    assert.equal(plan.place.length, 1);
+    assert.equal(plan.place[0]!.reschedules, 1);
+    w.nodesAct();
+    const second = w.running('web')[0]!;
+    w.report(second.node, [{ id: second.id, client: 'failed', clientDetail: 'exited with code 1' }]);
+    w.step();
+    w.advance(1000);
+    assert.equal(w.step().place.length, 0, 'the second failure waits twice as long');
+    w.advance(1000);
+    assert.equal(w.step().place.length, 1);
+  });
+
+  it('runs a batch job to completion and does not run finished instances again', () => {
+    const w = new World(['a', 'b']);
+    w.register({ ...job('once', { count: 2 }), type: 'batch' });
+    w.settle();
+    for (const a of w.running('once')) w.report(a.node, [{ id: a.id, client: 'complete', clientDetail: 'exited with code 0' }]);
+    w.settle();
+    assert.equal(w.running('once').length, 0);
+    assert.equal(w.fsm.allocs().filter((a) => a.job === 'once').length, 2, 'no new instances after completion');
+  });
+});
+
+describe('reconcile: rolling updates', () => {
+  const v2 = (): JobSpec => web({ env: { VERSION: '2' }, update: { maxParallel: 1, healthyDeadlineMs: 60_000, minHealthyMs: 5000, autoRevert: false } });
+
+  it('starts a new instance next to an old one and stops the old only once the new has been healthy for minHealthy', () => {
+    const w = new World(['a', 'b', 'c']);
+    w.register(web());
+    w.settle();
+    w.register(v2());
+    const sha2 = taskSha256(v2());
+    w.step();
+    w.nodesAct();
+    const running = w.running('web');
+    assert.equal(running.length, 4, 'one new instance runs next to the three old ones');
+    assert.equal(running.filter((a) => a.taskSha256 === sha2).length, 1);
+    assert.equal(w.step().stop.length, 0, 'the old one stays until the new one has been healthy long enough');
+    for (let i = 0; i < 10; i++) {
+      w.advance(5000);
+      w.settle();
+    }
+    assert.equal(w.running('web').length, 3);
+    assert.ok(w.running('web').every((a) => a.taskSha256 === sha2));
+    assert.equal(w.fsm.deployment('web')?.status, 'successful');
+  });
+
+  it('a broken new version fails the rollout: the new instance stops and the old ones keep serving', () => {
+    const w = new World(['a', 'b', 'c']);
+    w.register(web());
+    w.settle();
+    const old = w.running('web').map((a) => a.id).sort();
+    w.register(v2());
+    const sha2 = taskSha256(v2());
+    const broken = (a: { taskSha256: string }): 'healthy' | 'unhealthy' => (a.taskSha256 === sha2 ? 'unhealthy' : 'healthy');
+    for (let i = 0; i < 5; i++) {
+      w.advance(5000);
+      w.settle(broken);
+    }
+    assert.deepEqual(w.running('web').map((a) => a.id).sort(), old, 'exactly the old instances run');
+    assert.equal(w.fsm.deployment('web')?.status, 'failed');
+    assert.equal(w.fsm.job('web')?.version, 2, 'without autoRevert the job stays at the new version');
+  });
+
+  it('with autoRevert a failed rollout registers the old spec again', () => {
+    const w = new World(['a', 'b', 'c']);
+    w.register(web());
+    w.settle();
+    const spec = { ...v2(), update: { ...v2().update, autoRevert: true } };
+    w.register(spec);
+    w.settle((a) => (a.taskSha256 === taskSha256(spec) ? 'unhealthy' : 'healthy'));
+    const record = w.fsm.job('web')!;
+    assert.equal(record.version, 3);
+    assert.equal(taskSha256(record.spec), taskSha256(web()));
+    assert.match(w.fsm.deployment('web')!.reason, /reverting to the spec of version 1/);
+    assert.equal(w.running('web').length, 3);
+  });
+});
+
+describe('reconcile: kinds of job', () => {
+  it('a system job runs once on every eligible node, and on a node that joins', () => {
+    const w = new World(['a', 'b'], { a: { zone: 'x' }, b: { zone: 'x' }, c: { zone: 'y' } });
+    w.register({ ...job('agentd', { constraints: [{ attribute: 'tag.zone', operator: '==', value: 'x' }] }), type: 'system' });
+    w.settle();
+    assert.deepEqual(nodesOf(w, 'agentd'), ['a', 'b']);
+    w.nodes.set('c', { ...w.nodes.get('a')!, id: 'c', tags: { zone: 'x' } });
+    w.settle();
+    assert.deepEqual(nodesOf(w, 'agentd'), ['a', 'b', 'c']);
+    assert.equal(new Set(w.running('agentd').map((a) => a.index)).size, 3, 'each instance has its own index');
+  });
+
+  it('a leader job follows the Raft leader', () => {
+    const w = new World(['a', 'b', 'c']);
+    w.register({ ...job('healer'), type: 'leader' });
+    w.settle();
+    assert.deepEqual(nodesOf(w, 'healer'), ['a']);
+    w.leader = 'c';
+    w.settle();
+    assert.deepEqual(nodesOf(w, 'healer'), ['c']);
+    assert.ok(w.fsm.allocs().some((a) => a.desiredReason === 'leadership moved to c'));
+  });
+});
+
+describe('reconcile: minNodes', () => {
+  it('pauses placement below minNodes and places once enough nodes are alive', () => {
+    const w = new World(['a']);
+    w.settings = { ...w.settings, minNodes: 2 };
+    w.register(web({ count: 2 }));
+    const plan = w.step();
+    assert.equal(plan.place.length, 0);
+    assert.match(plan.paused ?? '', /placement paused: 1 of the 2 nodes/);
+    w.nodes.set('b', { ...w.nodes.get('a')!, id: 'b' });
+    w.settle();
+    assert.equal(w.running('web').length, 2);
+  });
+
+  it("with belowMinNodes 'stop' stops workloads when too few nodes remain", () => {
+    const w = new World(['a', 'b']);
+    w.settings = { ...w.settings, minNodes: 2, belowMinNodes: 'stop' };
+    w.register(web({ count: 2 }));
+    w.settle();
+    assert.equal(w.running('web').length, 2);
+    w.setLiveness('b', 'left');
+    w.settle();
+    assert.equal(w.running('web').length, 0);
+  });
+});
+
+describe('reconcile: plans', () => {
+  it('a stale plan is refused whole by the state machine', () => {
+    const w = new World(['a']);
+    w.register(web({ count: 1 }));
+    const basis = w.fsm.planSeq;
+    w.step();
+    const r = w.apply({ type: 'alloc.plan', basis, place: [], stop: [], deployments: [], notes: [{ kind: 'x', subject: 'y', message: 'z' }] });
+    assert.equal(r.ok, false);
+  });
+
+  it('reports unplaceable instances with the reasons', () => {
+    const w = new World(['a']);
+    w.register(job('huge', { memoryMB: 1_000_000 }));
+    const plan = w.step();
+    assert.equal(plan.blocked.length, 1);
+    assert.match(plan.blocked[0]!.summary, /memory/);
+  });
+
+  it('cuts a large plan and asks to run again', () => {
+    const w = new World(Array.from({ length: 20 }, (_, i) => `n${i}`));
+    w.register(job('many', { count: 700, cpuMillis: 1, memoryMB: 1 }));
+    const plan = w.step();
+    assert.equal(plan.more, true);
+    assert.equal(plan.place.length, 500);
+    w.settle();
+    assert.equal(w.running('many').length, 700);
+  });
+});
