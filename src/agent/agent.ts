@@ -30,6 +30,8 @@ import { AgentMetrics, type MetricsExposition, type ProposalOutcome } from './me
 import type { Clock, Timer } from '../runtime/clock.ts';
 import { formatAddress } from '../runtime/transport/address.ts';
 import { VERSION } from '../version.ts';
+import { ExecService } from './exec.ts';
+import type { ExecRequest, ExecRun } from '../api/exec.ts';
 
 /** How long a graceful leave may take to spread before the agent stops anyway. */
 const LEAVE_TIMEOUT_MS = 3000;
@@ -65,6 +67,7 @@ export class Agent implements KvApi {
   readonly #metrics: AgentMetrics;
   readonly #security: AgentSecurity;
   readonly #founder: boolean;
+  readonly #exec: ExecService;
   #httpPort = 0;
   #gossip: Gossip | undefined;
   #consensus: Consensus | undefined;
@@ -99,6 +102,21 @@ export class Agent implements KvApi {
     this.#startedWallMs = init.deps.clock.wallMs();
     this.#startedMs = init.deps.clock.nowMs();
     this.#metrics = this.#createMetrics();
+    this.#exec = new ExecService({
+      nodeId: this.nodeId,
+      dataDir: this.dataDir,
+      enabled: this.config.exec.enabled,
+      securityMode: init.security.mode,
+      clock: init.deps.clock,
+      logger: init.deps.logger,
+      env: process.env,
+      members: () => this.members(),
+      // The event log records who ran what where (best effort: an exec needs no quorum).
+      audit: (message) =>
+        void this.#propose({ type: 'note', atMs: this.#wallMs(), kind: 'exec.run', subject: this.nodeId, message }).catch((e: unknown) =>
+          init.deps.logger.warn({ err: e instanceof Error ? e.message : String(e) }, 'could not record an exec run in the event log'),
+        ),
+    });
     this.#http = createApiServer({ agent: this, logger: init.deps.logger, authorize: (header) => init.security.authorize(header) });
   }
 
@@ -221,6 +239,7 @@ export class Agent implements KvApi {
   /** Connects a started consensus to gossip, lets a sole voter lead, and starts the autopilot. */
   async #runConsensus(consensus: Consensus, gossip: Gossip): Promise<void> {
     consensus.attachMembership(gossip.membership);
+    this.#exec.attach(consensus.rpc);
     await consensus.settleSoleVoter(5000);
     this.#autopilot = new AutopilotRunner({
       settings: this.config.autopilot,
@@ -560,6 +579,11 @@ export class Agent implements KvApi {
     return { op, fingerprint: target.fingerprint, ...clusterKeys(after) };
   }
 
+  /** POST /v1/exec: picks the targets of a remote exec run (src/agent/exec.ts). */
+  execPrepare(request: ExecRequest): ExecRun {
+    return this.#exec.prepare(request);
+  }
+
   fsm(): ClusterFsm | undefined {
     return this.#consensus?.machine.fsm;
   }
@@ -691,6 +715,7 @@ export class Agent implements KvApi {
     this.#epochTimer?.cancel();
     this.#security.close();
     this.#bootstrap?.stop();
+    await this.#exec.close();
     // A leader that stops hands over first: the others need not wait out an election timeout.
     await this.#consensus?.handOverLeadership(HANDOVER_TIMEOUT_MS);
     if (this.#gossip && leave) await this.#gossip.leave(LEAVE_TIMEOUT_MS);

@@ -84,6 +84,8 @@ export const AgentConfigSchema = Type.Object(
       },
       { additionalProperties: false },
     ),
+    /** Remote exec (`sappers exec`, src/agent/exec.ts): whether this node runs commands for the cluster. Off by default. */
+    exec: Type.Object({ enabled: Type.Boolean() }, { additionalProperties: false }),
     dev: Type.Boolean(),
   },
   { additionalProperties: false },
@@ -101,6 +103,7 @@ export const DEFAULT_CONFIG: AgentConfig = {
   cluster: { minNodes: 1 },
   autopilot: { targetVoters: 3, deadVoterGraceMs: 30_000, learnerStableMs: 10_000 },
   security: { insecure: false, tls: {} },
+  exec: { enabled: false },
   dev: false,
 };
 
@@ -146,6 +149,7 @@ const FIELDS: ReadonlyArray<{ readonly path: readonly string[]; readonly env: st
   { path: ['autopilot', 'deadVoterGraceMs'], env: 'SAPPERS_DEAD_VOTER_GRACE_MS', flag: 'deadVoterGraceMs', kind: 'int' },
   { path: ['autopilot', 'learnerStableMs'], env: 'SAPPERS_LEARNER_STABLE_MS', flag: 'learnerStableMs', kind: 'int' },
   { path: ['autopilot', 'autoRecoverMs'], env: 'SAPPERS_AUTO_RECOVER_MS', flag: 'autoRecoverMs', kind: 'int' },
+  { path: ['exec', 'enabled'], env: 'SAPPERS_EXEC_ENABLED', flag: 'execEnabled', kind: 'bool' },
 ];
 
 /** Flag values as commander hands them over: strings, repeated strings, or booleans. */

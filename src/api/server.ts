@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { ApiError, type ApiErrorBody } from './errors.ts';
 import { registerKeyringRoutes, type KeyringApi } from './keyring.ts';
 import { registerKvRoutes, type KvApi } from './kv.ts';
+import { registerExecRoutes, type ExecApi } from './exec.ts';
 import { registerMetricsRoute, type MetricsApi } from './metrics-route.ts';
 import { registerOperatorRoutes, type OperatorApi } from './operator.ts';
 import { registerSessionRoutes, type SessionApi } from './sessions.ts';
@@ -14,7 +15,7 @@ import { ErrorSchema, MemberSchema, StatusSchema, type MemberView, type Status }
 import { Type } from '@sinclair/typebox';
 
 /** What the API needs from the agent. Grows as the agent does (KV, members, events, ...). */
-export interface AgentApi extends KvApi, StreamApi, OperatorApi, MetricsApi, SessionApi, SnapshotApi, KeyringApi {
+export interface AgentApi extends KvApi, StreamApi, OperatorApi, MetricsApi, SessionApi, SnapshotApi, KeyringApi, ExecApi {
   status(): Status;
   members(): MemberView[];
   /** Graceful departure: out of the configuration, then the agent stops. */
@@ -72,6 +73,7 @@ export function createApiServer(options: ApiServerOptions): FastifyInstance {
   registerSessionRoutes(app, options.agent, errors);
   registerSnapshotRoutes(app, options.agent, errors);
   registerMetricsRoute(app, options.agent, errors);
+  registerExecRoutes(app, options.agent, errors);
 
   return app;
 }

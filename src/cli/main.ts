@@ -14,6 +14,7 @@ import { leaveCommand } from './commands/leave.ts';
 import { operatorCommand } from './commands/operator.ts';
 import { jobCommand } from './commands/job.ts';
 import { snapshotCommand } from './commands/snapshot.ts';
+import { execCommand } from './commands/exec.ts';
 import { CliError } from './errors.ts';
 
 export function buildProgram(): Command {
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   program.addCommand(operatorCommand());
   program.addCommand(snapshotCommand());
   program.addCommand(jobCommand());
+  program.addCommand(execCommand());
   program.addCommand(clusterCommand());
   program.addCommand(keygenCommand());
   program.addCommand(keyringCommand());

@@ -6,6 +6,7 @@ import type { RaftView, RecoverResult } from '../api/operator.ts';
 import type { RestoreResult } from '../api/snapshot.ts';
 import type { SessionView } from '../api/sessions.ts';
 import type { EventsPageSchema } from '../api/streams.ts';
+import type { ExecLine, ExecRequest } from '../api/exec.ts';
 import { readSse, type SseMessage } from './sse.ts';
 
 export type EventsPage = Static<typeof EventsPageSchema>;
@@ -129,6 +130,41 @@ export class SappersClient {
     } catch (e) {
       if (signal?.aborted) return;
       throw e;
+    }
+  }
+
+  /**
+   * Runs a command on the nodes the filter picks (POST /v1/exec) and yields its NDJSON lines as
+   * they come: targets, acks, output, one done per node, then a summary (or an error line).
+   * Aborting the signal closes the stream, which cancels the run on every node.
+   */
+  async *exec(request: ExecRequest, signal?: AbortSignal): AsyncGenerator<ExecLine> {
+    const headers: Record<string, string> = { accept: 'application/x-ndjson', 'content-type': 'application/json' };
+    if (this.#token) headers.authorization = `Bearer ${this.#token}`;
+    let response: Response;
+    try {
+      response = await fetch(`${this.addr}/v1/exec`, { method: 'POST', headers, body: JSON.stringify(request), ...(signal === undefined ? {} : { signal }) });
+    } catch (e) {
+      if (signal?.aborted) return;
+      const inner = (e as Error).cause as { code?: string; message?: string } | undefined;
+      throw new ClientError('unreachable', 0, `cannot reach the agent at ${this.addr} (${inner?.code ?? inner?.message ?? (e as Error).message}); is it running? Set --addr or SAPPERS_ADDR`);
+    }
+    if (!response.ok || response.body === null) throw await errorOf(response, 'POST', '/v1/exec');
+    const decoder = new TextDecoder();
+    let buffer = '';
+    try {
+      for await (const chunk of response.body) {
+        buffer += decoder.decode(chunk, { stream: true });
+        let newline: number;
+        while ((newline = buffer.indexOf('\n')) >= 0) {
+          const line = buffer.slice(0, newline);
+          buffer = buffer.slice(newline + 1);
+          if (line.trim() !== '') yield JSON.parse(line) as ExecLine;
+        }
+      }
+    } catch (e) {
+      if (signal?.aborted) return;
+      throw new ClientError('unreachable', 0, `the agent at ${this.addr} closed the exec stream (${e instanceof Error ? e.message : String(e)})`);
     }
   }
 
