@@ -7,6 +7,9 @@ import type { JobSpec } from '../../../src/core/scheduler/job.ts';
 import { reconcile, type NodeLiveness, type ReconcileNode, type ReconcilePlan, type ReconcileSettings } from '../../../src/core/scheduler/reconciler.ts';
 import { node } from './fixtures.ts';
 
+/** A command without its time (the world's clock fills it in). */
+export type Untimed<C> = C extends Command ? Omit<C, 'atMs'> & { atMs?: number } : never;
+
 export class World {
   readonly fsm = new ClusterFsm();
   nowMs = 1_000_000;
@@ -21,7 +24,7 @@ export class World {
     for (const id of nodeIds) this.nodes.set(id, { ...node(id, { tags: tags[id] ?? {} }), liveness: 'alive' });
   }
 
-  apply(command: Omit<Command, 'atMs'> & { atMs?: number }): ApplyResult {
+  apply(command: Untimed<Command>): ApplyResult {
     this.#index += 1;
     return this.fsm.apply(this.#index, { atMs: this.nowMs, ...command } as Command);
   }
