@@ -98,9 +98,9 @@ describe('http check', () => {
   });
 
   it('keeps the status code when the body stalls past the timeout', async () => {
-    const stalled = await get('/stall-body', 150);
+    const stalled = await get('/stall-body', 1000);
     assert.equal(stalled.status, 'passing');
-    assert.match(stalled.output, /200 OK \(body cut short: timed out after 150 ms\)\npartial$/);
+    assert.match(stalled.output, /200 OK \(body cut short: timed out after 1000 ms\)\npartial$/);
   });
 
   it('follows same-origin redirects up to a bound, and not to another host', async () => {
@@ -198,9 +198,9 @@ describe('exec check', () => {
     const dir = mkdtempSync(join(tmpdir(), 'sappers-exec-check-'));
     try {
       const pidFile = join(dir, 'pid');
-      const r = await sh(`sleep 30 & echo $! > ${pidFile}; echo started; wait`, 300);
+      const r = await sh(`sleep 30 & echo $! > ${pidFile}; echo started; wait`, 1000);
       assert.equal(r.status, 'critical');
-      assert.equal(r.output, 'started\n/bin/sh: timed out after 300 ms; killed');
+      assert.equal(r.output, 'started\n/bin/sh: timed out after 1000 ms; killed');
       await waitGone(Number(readFileSync(pidFile, 'utf8').trim()));
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -211,7 +211,7 @@ describe('exec check', () => {
     const dir = mkdtempSync(join(tmpdir(), 'sappers-exec-check-'));
     try {
       const pidFile = join(dir, 'pid');
-      const r = await sh(`sleep 30 & echo $! > ${pidFile}; exit 1`, 300);
+      const r = await sh(`sleep 30 & echo $! > ${pidFile}; exit 1`, 1000);
       assert.equal(r.status, 'warning');
       await waitGone(Number(readFileSync(pidFile, 'utf8').trim()));
     } finally {
