@@ -315,7 +315,16 @@ export const ExecMessages = {
       { additionalProperties: false },
     ),
   ]),
-  'exec.poll': Type.Object({ id: Id, cursor: Cursor, waitMs: Type.Integer({ minimum: 0, maximum: 10_000 }) }, { additionalProperties: false }),
+  'exec.poll': Type.Object(
+    {
+      id: Id,
+      cursor: Cursor,
+      waitMs: Type.Integer({ minimum: 0, maximum: 10_000 }),
+      /** At most this much output in the reply (0: only "still here", while the origin's reader is slow). */
+      maxBytes: Type.Optional(Type.Integer({ minimum: 0, maximum: EXEC_LIMITS.maxPollReplyBytes })),
+    },
+    { additionalProperties: false },
+  ),
   'exec.poll-reply': Type.Union([
     Type.Object(
       {
@@ -528,7 +537,7 @@ export class ExecService {
           return finish({ exitCode: null, signal: null, cancelled: true, error: 'cancelled: the node was told to kill it' }, 'failed');
         }
         // A reader that does not keep up (a slow terminal) slows the polling, not our memory.
-        await sink.waitForRoom();
+        await this.#waitForRoom(target, id, cursor, sink, signal);
         if (clock.nowMs() > giveUpAtMs) {
           await cancel();
           return finish({ exitCode: null, signal: null, error: 'no result within the timeout; the node was told to kill it' }, 'failed');
@@ -570,6 +579,22 @@ export class ExecService {
       }
     } finally {
       signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /**
+   * Waits until the sink has room. Meanwhile the target hears from us now and then (an empty
+   * poll), so a paused terminal is not mistaken for an origin that went away.
+   */
+  async #waitForRoom(target: MemberView, id: string, cursor: number, sink: ExecSink, signal: AbortSignal): Promise<void> {
+    let roomy = false;
+    const room = sink.waitForRoom().then(() => {
+      roomy = true;
+    });
+    while (!roomy && !signal.aborted) {
+      await Promise.race([room, sleep(this.#init.clock, this.#limits.abandonAfterMs / 3)]);
+      if (roomy || signal.aborted) break;
+      await this.#call(target, { type: 'exec.poll', body: { id, cursor, waitMs: 0, maxBytes: 0 } }, 'exec.poll-reply', this.#limits.startTimeoutMs).catch(() => undefined);
     }
   }
 
@@ -803,7 +828,7 @@ export class ExecService {
       });
       e.lastPolledMs = this.#init.clock.nowMs();
     }
-    const read = e.buffer.read(body.cursor, this.#limits.maxPollReplyBytes);
+    const read = e.buffer.read(body.cursor, Math.min(body.maxBytes ?? Infinity, this.#limits.maxPollReplyBytes));
     const done = e.done !== undefined && read.cursor >= e.buffer.end ? e.done : undefined;
     return { ok: true, cursor: read.cursor, chunks: read.chunks, ...(done === undefined ? {} : { done }) };
   }

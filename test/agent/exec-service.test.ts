@@ -239,6 +239,25 @@ describe('exec service', () => {
     for (const pid of pids) await until(`process ${pid} to be killed`, async () => (alive(pid) ? undefined : true), 5000, 50);
   });
 
+  it('a slow reader slows the polling but keeps the command alive (empty polls tell the node the origin is still there)', async () => {
+    const [a] = cluster([{ id: 'a', limits: { abandonAfterMs: 300 } }]);
+    const lines: ExecLine[] = [];
+    let stalled = false;
+    const sink: ExecSink = {
+      write: (l) => lines.push(l),
+      // After the first output the reader stalls for well past abandonAfterMs.
+      waitForRoom: () => {
+        if (stalled || !lines.some((l) => l.kind === 'output')) return Promise.resolve();
+        stalled = true;
+        return new Promise((resolve) => setTimeout(resolve, 2000));
+      },
+    };
+    const summary = await a!.service.prepare({ argv: ['sh', '-c', 'echo one; sleep 1; echo two'] }).run(sink, new AbortController().signal);
+    assert.ok(stalled);
+    assert.deepEqual(summary.succeeded, 1, JSON.stringify(lines));
+    assert.equal(lines.filter((l) => l.kind === 'output').map((l) => (l as { data: string }).data).join(''), 'one\ntwo\n');
+  });
+
   it('a command nobody polls is killed as abandoned; only the node that started a command may poll or cancel it', async () => {
     const [a, b] = cluster([{ id: 'a' }, { id: 'b', limits: { abandonAfterMs: 300 } }]);
     void a;
