@@ -6,6 +6,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ExecPrinter } from '../../src/cli/commands/exec.ts';
 import { runCli, type AgentProcess } from '../helpers/agent-process.ts';
 import { agentGroup } from '../helpers/agent-group.ts';
 import { until } from '../helpers/until.ts';
@@ -33,6 +34,40 @@ function alive(pid: number): boolean {
     return false;
   }
 }
+
+describe('exec printer', () => {
+  it('prints whole lines per node and stream, however the output was split, and flushes a last partial line at done', () => {
+    let out = '';
+    let err = '';
+    const p = new ExecPrinter((t) => (out += t), (t) => (err += t));
+    p.print({ kind: 'targets', nodes: ['a', 'b'], timeoutMs: 90_000 });
+    p.print({ kind: 'output', node: 'a', stream: 'stdout', data: 'hel' });
+    p.print({ kind: 'output', node: 'b', stream: 'stdout', data: 'one\ntw' });
+    p.print({ kind: 'output', node: 'a', stream: 'stderr', data: 'warn\n' });
+    p.print({ kind: 'output', node: 'a', stream: 'stdout', data: 'lo\n\nend' });
+    p.print({ kind: 'done', node: 'a', done: { exitCode: 0, signal: null } });
+    p.print({ kind: 'done', node: 'b', done: { exitCode: null, signal: 'SIGTERM', timedOut: true, error: 'timed out', truncatedBytes: 5 } });
+    p.print({ kind: 'summary', summary: { targets: 3, acknowledged: 2, completed: 1, succeeded: 1, refused: [], failed: ['b'], noAnswer: ['c'] } });
+    assert.equal(
+      out,
+      [
+        'b: one',
+        'a: hello',
+        'a: ',
+        'a: end',
+        '==> a: finished with exit code 0',
+        'b: tw',
+        '==> b: TIMED OUT after 90s: its process group was killed (SIGTERM)',
+        '==> b: output truncated: 5 more bytes were dropped (each node sends at most 1 MiB)',
+        '1 / 2 node(s) completed / acknowledged',
+        '1 of 3 node(s) did not answer: c',
+        '1 node(s) failed: b',
+        '',
+      ].join('\n'),
+    );
+    assert.equal(err, 'a: warn\n');
+  });
+});
 
 describe('sappers exec (real agents)', { concurrency: false }, () => {
   let a: AgentProcess;
