@@ -691,6 +691,10 @@ export class ExecService {
       this.#finish(e, { code: null, signal: null }, `cannot make its working directory ${dir}: ${describe(x)}`);
       return { ok: true, id };
     }
+    if (this.#closed) {
+      this.#finish(e, { code: null, signal: null }, 'the agent is stopping');
+      return { ok: true, id };
+    }
     this.#log.info({ id, origin: owner, argv: body.argv, timeoutMs: body.timeoutMs }, 'running a command for sappers exec');
     this.#spawn(e, body.timeoutMs);
     return { ok: true, id };
