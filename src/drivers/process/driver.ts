@@ -18,7 +18,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants as fsConstants, openSync } from 'node:fs';
-import { access, mkdir, readdir, readFile, realpath, stat, unlink, writeFile } from 'node:fs/promises';
+import { access, mkdir, readdir, readFile, realpath, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { delimiter, isAbsolute, join, resolve, sep } from 'node:path';
 import { assert } from '../../core/result.ts';
 import { SystemClock, type Clock, type Timer } from '../../runtime/clock.ts';
@@ -92,6 +92,14 @@ export class ProcessDriver implements WorkloadDriver {
   get cgroupParentDirs(): readonly string[] {
     const s = this.#settings.setup;
     return s.version === 'none' ? [] : s.parents.map((p) => p.dir);
+  }
+
+  /**
+   * Removes the driver's parent cgroups when no task cgroup is left in them (for an agent that
+   * leaves the host for good, and for tests). A parent still in use stays; never throws.
+   */
+  async removeEmptyCgroupParents(): Promise<void> {
+    for (const dir of this.cgroupParentDirs) await rmdir(dir).catch(() => undefined);
   }
 
   validateConfig(config: unknown): string[] {
