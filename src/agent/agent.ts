@@ -30,6 +30,12 @@ import { AgentMetrics, type MetricsExposition, type ProposalOutcome } from './me
 import type { Clock, Timer } from '../runtime/clock.ts';
 import { formatAddress } from '../runtime/transport/address.ts';
 import { VERSION } from '../version.ts';
+import { WorkloadHost } from './workload-host.ts';
+import { ProcessDriver } from '../drivers/process/driver.ts';
+import type { CheckStatus } from '../core/health/status.ts';
+import type { HealthPushError } from '../core/health/table.ts';
+import type { AllocationHealthView } from '../core/health/view.ts';
+import type { Result } from '../core/result.ts';
 import { ExecService } from './exec.ts';
 import type { ExecRequest, ExecRun } from '../api/exec.ts';
 
@@ -68,6 +74,7 @@ export class Agent implements KvApi {
   readonly #security: AgentSecurity;
   readonly #founder: boolean;
   readonly #exec: ExecService;
+  readonly #workloads: WorkloadHost;
   #httpPort = 0;
   #gossip: Gossip | undefined;
   #consensus: Consensus | undefined;
@@ -117,7 +124,24 @@ export class Agent implements KvApi {
           init.deps.logger.warn({ err: e instanceof Error ? e.message : String(e) }, 'could not record an exec run in the event log'),
         ),
     });
-    this.#http = createApiServer({ agent: this, logger: init.deps.logger, authorize: (header) => init.security.authorize(header) });
+    this.#workloads = new WorkloadHost({
+      nodeId: this.nodeId,
+      dataDir: this.dataDir,
+      config: this.config,
+      drivers: [new ProcessDriver({ clock: init.deps.clock, onWarning: (w) => init.deps.logger.warn(w, 'workload driver warning') })],
+      apiUrl: () => this.#apiUrl(),
+      clock: init.deps.clock,
+      logger: init.deps.logger,
+    });
+    this.#http = createApiServer({
+      agent: this,
+      logger: init.deps.logger,
+      authorize: (header, request) => {
+        // A workload's own token reaches its allocation's health routes and nothing else.
+        if (this.#workloads.admitsAllocToken(header, request.method, request.url)) return;
+        init.security.authorize(header);
+      },
+    });
   }
 
   static async start(config: AgentConfig, deps: AgentDeps): Promise<Agent> {
@@ -141,8 +165,7 @@ export class Agent implements KvApi {
       agent = new Agent({ config, deps, nodeId, dataDir, lock, ephemeralDir, security, founder });
       await agent.#listen();
       // Where to point a browser or the CLI: the wildcard addresses answer on loopback too.
-      const host = agent.#httpHost();
-      const url = `http://${formatAddress(host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host, agent.#httpPort)}`;
+      const url = agent.#apiUrl();
       deps.logger.info({ nodeId, url, dataDir, version: VERSION, ports: agent.status().ports }, 'agent started');
       return agent;
     } catch (e) {
@@ -199,6 +222,8 @@ export class Agent implements KvApi {
       throw new AgentStartError(describeListenError(e, 'gossip', this.#httpHost(), this.config.ports.gossip, '--gossip-port'));
     }
     this.#security.attach(this.#gossip, () => this.#consensus);
+    // Workloads an earlier agent left running are taken up before the state says what to run.
+    await this.#workloads.start();
     if (this.#awaitingBootstrap()) await this.#startBootstrap(this.#gossip);
     await this.#runConsensus(this.#consensus, this.#gossip);
     this.#scheduleEpochWatch();
@@ -240,6 +265,7 @@ export class Agent implements KvApi {
   async #runConsensus(consensus: Consensus, gossip: Gossip): Promise<void> {
     consensus.attachMembership(gossip.membership);
     this.#exec.attach(consensus.rpc);
+    this.#workloads.attach(consensus, gossip.membership);
     await consensus.settleSoleVoter(5000);
     this.#autopilot = new AutopilotRunner({
       settings: this.config.autopilot,
@@ -261,6 +287,7 @@ export class Agent implements KvApi {
     if (old === undefined || gossip === undefined) throw new ApiError('unavailable', 'the agent is starting or stopping');
     const port = old.port;
     this.#autopilot?.stop();
+    this.#workloads.detach();
     this.#consensus = undefined;
     await old.close();
     let changeError: unknown;
@@ -397,6 +424,12 @@ export class Agent implements KvApi {
   }
 
 
+
+  /** Where this agent's API answers locally (the wildcard addresses answer on loopback too). */
+  #apiUrl(): string {
+    const host = this.#httpHost();
+    return `http://${formatAddress(host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host, this.#httpPort)}`;
+  }
 
   /** --dev keeps the API on loopback: a development agent is never reachable from outside. */
   #httpHost(): string {
@@ -584,6 +617,16 @@ export class Agent implements KvApi {
     return this.#exec.prepare(request);
   }
 
+  // --- Health (src/api/health.ts) ----------------------------------------------------------------
+
+  healthPush(allocId: string, check: string, status: CheckStatus, output: string | undefined): Result<void, HealthPushError> {
+    return this.#workloads.healthPush(allocId, check, status, output);
+  }
+
+  healthStatus(allocId: string): AllocationHealthView | undefined {
+    return this.#workloads.healthStatus(allocId);
+  }
+
   fsm(): ClusterFsm | undefined {
     return this.#consensus?.machine.fsm;
   }
@@ -716,6 +759,10 @@ export class Agent implements KvApi {
     this.#security.close();
     this.#bootstrap?.stop();
     await this.#exec.close();
+    // Leaving for good stops this node's workloads (the leader places them elsewhere), and so
+    // does a --dev agent whose data directory goes with it; a plain stop leaves them running
+    // for the next agent to take up.
+    await this.#workloads.stop(leave || this.#leaving !== undefined || this.#ephemeralDir);
     // A leader that stops hands over first: the others need not wait out an election timeout.
     await this.#consensus?.handOverLeadership(HANDOVER_TIMEOUT_MS);
     if (this.#gossip && leave) await this.#gossip.leave(LEAVE_TIMEOUT_MS);

@@ -43,6 +43,8 @@ export const AgentConfigSchema = Type.Object(
          * below it, GET /v1/status reports waiting-for-nodes.
          */
         minNodes: Type.Integer({ minimum: 1, maximum: 10_000 }),
+        /** Below minNodes: 'pause' places nothing new (running work stays); 'stop' stops every workload. */
+        belowMinNodes: Type.Union([Type.Literal('pause'), Type.Literal('stop')]),
       },
       { additionalProperties: false },
     ),
@@ -84,6 +86,18 @@ export const AgentConfigSchema = Type.Object(
       },
       { additionalProperties: false },
     ),
+    /** Running the cluster's workloads (src/agent/workloads.ts, src/agent/scheduler-runner.ts). */
+    workloads: Type.Object(
+      {
+        /** How long a dead node's allocations wait before they are replaced elsewhere (no mass rescheduling on a flap). */
+        lostGraceMs: Type.Integer({ minimum: 0, maximum: 86_400_000 }),
+        /** Each workload's stdout and stderr: a file is rotated at this size... */
+        logMaxFileBytes: Type.Integer({ minimum: 4096, maximum: 1024 * 1024 * 1024 }),
+        /** ...and this many files are kept per stream, the live one included. */
+        logMaxFiles: Type.Integer({ minimum: 1, maximum: 100 }),
+      },
+      { additionalProperties: false },
+    ),
     /** Remote exec (`sappers exec`, src/agent/exec.ts): whether this node runs commands for the cluster. Off by default. */
     exec: Type.Object({ enabled: Type.Boolean() }, { additionalProperties: false }),
     dev: Type.Boolean(),
@@ -100,10 +114,11 @@ export const DEFAULT_CONFIG: AgentConfig = {
   tags: {},
   log: { level: 'info' },
   gossip: { preset: 'lan', leaveOnTerminate: true },
-  cluster: { minNodes: 1 },
+  cluster: { minNodes: 1, belowMinNodes: 'pause' },
   autopilot: { targetVoters: 3, deadVoterGraceMs: 30_000, learnerStableMs: 10_000 },
   security: { insecure: false, tls: {} },
   exec: { enabled: false },
+  workloads: { lostGraceMs: 30_000, logMaxFileBytes: 10 * 1024 * 1024, logMaxFiles: 5 },
   dev: false,
 };
 
@@ -150,6 +165,8 @@ const FIELDS: ReadonlyArray<{ readonly path: readonly string[]; readonly env: st
   { path: ['autopilot', 'learnerStableMs'], env: 'SAPPERS_LEARNER_STABLE_MS', flag: 'learnerStableMs', kind: 'int' },
   { path: ['autopilot', 'autoRecoverMs'], env: 'SAPPERS_AUTO_RECOVER_MS', flag: 'autoRecoverMs', kind: 'int' },
   { path: ['exec', 'enabled'], env: 'SAPPERS_EXEC_ENABLED', flag: 'execEnabled', kind: 'bool' },
+  { path: ['cluster', 'belowMinNodes'], env: 'SAPPERS_BELOW_MIN_NODES', flag: 'belowMinNodes', kind: 'string' },
+  { path: ['workloads', 'lostGraceMs'], env: 'SAPPERS_LOST_GRACE_MS', flag: 'lostGraceMs', kind: 'int' },
 ];
 
 /** Flag values as commander hands them over: strings, repeated strings, or booleans. */

@@ -10,12 +10,13 @@ import { registerMetricsRoute, type MetricsApi } from './metrics-route.ts';
 import { registerOperatorRoutes, type OperatorApi } from './operator.ts';
 import { registerSessionRoutes, type SessionApi } from './sessions.ts';
 import { registerSnapshotRoutes, type SnapshotApi } from './snapshot.ts';
+import { registerHealthRoutes, type HealthApi } from './health.ts';
 import { registerStreamRoutes, type StreamApi } from './streams.ts';
 import { ErrorSchema, MemberSchema, StatusSchema, type MemberView, type Status } from './schemas.ts';
 import { Type } from '@sinclair/typebox';
 
 /** What the API needs from the agent. Grows as the agent does (KV, members, events, ...). */
-export interface AgentApi extends KvApi, StreamApi, OperatorApi, MetricsApi, SessionApi, SnapshotApi, KeyringApi, ExecApi {
+export interface AgentApi extends KvApi, StreamApi, OperatorApi, MetricsApi, SessionApi, SnapshotApi, KeyringApi, HealthApi, ExecApi {
   status(): Status;
   members(): MemberView[];
   /** Graceful departure: out of the configuration, then the agent stops. */
@@ -28,7 +29,7 @@ export interface ApiServerOptions {
   /** Largest request body accepted, in bytes. */
   readonly bodyLimitBytes?: number;
   /** Throws an ApiError for a request that may not proceed (the management token check). */
-  readonly authorize?: (authorizationHeader: string | undefined) => void;
+  readonly authorize?: (authorizationHeader: string | undefined, request: { readonly method: string; readonly url: string }) => void;
 }
 
 export function createApiServer(options: ApiServerOptions): FastifyInstance {
@@ -55,7 +56,7 @@ export function createApiServer(options: ApiServerOptions): FastifyInstance {
   const authorize = options.authorize;
   if (authorize !== undefined) {
     // Every route, before its body is read: an unauthorized client learns nothing and sends nothing.
-    app.addHook('onRequest', async (request) => authorize(request.headers.authorization));
+    app.addHook('onRequest', async (request) => authorize(request.headers.authorization, { method: request.method, url: request.url }));
   }
 
   app.setNotFoundHandler((request, reply) => {
@@ -72,6 +73,7 @@ export function createApiServer(options: ApiServerOptions): FastifyInstance {
   registerKeyringRoutes(app, options.agent, errors);
   registerSessionRoutes(app, options.agent, errors);
   registerSnapshotRoutes(app, options.agent, errors);
+  registerHealthRoutes(app, options.agent, errors);
   registerMetricsRoute(app, options.agent, errors);
   registerExecRoutes(app, options.agent, errors);
 

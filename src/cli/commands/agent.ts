@@ -40,6 +40,8 @@ export function agentCommand(): Command {
     .option('--dead-voter-grace-ms <ms>', 'how long a voter must be dead before it is replaced (default 30000)')
     .option('--auto-recover-ms <ms>', 'opt-in: after this long without a quorum, with most voters dead, the freshest survivor recovers by itself (see "operator recover --help"; off by default)')
     .option('--learner-stable-ms <ms>', 'how long a new node must stay caught up before it may vote (default 10000)')
+    .option('--below-min-nodes <mode>', "below --min-nodes: 'pause' places nothing new (default), 'stop' stops every workload")
+    .option('--lost-grace-ms <ms>', "how long a dead node's workloads wait before they are replaced elsewhere (default 30000)")
     .option('--exec-enabled', 'let members of the cluster run commands on this node with "sappers exec" (exec.enabled; off by default)')
     .option('--dev', 'development mode: one node, data in a temp dir, every port on 127.0.0.1, no key or token needed')
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS))
