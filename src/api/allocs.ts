@@ -1,0 +1,138 @@
+// Allocation routes of the HTTP API (issue 6, item 1; `sappers alloc ...`):
+//   GET  /v1/allocs[?job=J][&node=N]                      -> allocations kept, oldest first
+//   GET  /v1/allocs/<id>                                  -> one allocation, every field
+//   GET  /v1/allocs/<id>/logs?stream=stdout|stderr&offset=N&limit=N
+//                                                          -> {data (base64), offset, nextOffset, size}
+//   POST /v1/allocs/<id>/restart                          -> restarts its task in place
+// <id> may be a unique prefix of at least 4 hex characters (as Nomad allows); an ambiguous one
+// is a 400 that lists the matches. Reads take ?stale. Logs and restarts are served by the agent
+// of the node that runs the allocation: any agent forwards them there (with the caller's
+// Authorization header), so the CLI may talk to any node.
+// Validation and translation only: the agent's JobsService and the node runner do the work.
+
+import { Type, type Static } from '@sinclair/typebox';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { AllocSummarySchema, isSet } from './jobs.ts';
+import { ApiError } from './errors.ts';
+
+/** Largest log read in one request (the node runner caps it the same way). */
+export const MAX_LOG_LIMIT_BYTES = 1024 * 1024;
+export const DEFAULT_LOG_LIMIT_BYTES = 64 * 1024;
+/** Longest ID or prefix accepted in a path. */
+export const MAX_ALLOC_ID_CHARS = 64;
+
+export const AllocCheckSchema = Type.Object({
+  name: Type.String(),
+  status: Type.Union([Type.Literal('passing'), Type.Literal('warning'), Type.Literal('critical')]),
+  output: Type.String(),
+});
+
+export const AllocViewSchema = Type.Object({
+  ...AllocSummarySchema.properties,
+  taskSha256: Type.String(),
+  cpuMillis: Type.Integer(),
+  memoryMB: Type.Integer(),
+  /** Host ports by label. */
+  ports: Type.Record(Type.String(), Type.Integer()),
+  checks: Type.Array(AllocCheckSchema),
+  healthySinceMs: Type.Union([Type.Integer(), Type.Null()]),
+  /** The allocation it replaced, if any. */
+  replaces: Type.Union([Type.String(), Type.Null()]),
+  reschedules: Type.Integer(),
+  /** Host part of its node's RPC address (from the node registry), or null when unknown. */
+  nodeAddress: Type.Union([Type.String(), Type.Null()]),
+});
+export type AllocView = Static<typeof AllocViewSchema>;
+
+export type LogStream = 'stdout' | 'stderr';
+
+export interface LogReadOptions {
+  readonly stream: LogStream;
+  /** Byte offset in the live log file; negative: that many bytes before its end. */
+  readonly offset: number;
+  readonly limit: number;
+}
+
+export const AllocLogsSchema = Type.Object({
+  alloc: Type.String(),
+  stream: Type.Union([Type.Literal('stdout'), Type.Literal('stderr')]),
+  /** The bytes read, base64 (logs are bytes; a read may end inside a UTF-8 character). */
+  data: Type.String(),
+  /** Where the read started (0 again after the file was rotated under the reader). */
+  offset: Type.Integer(),
+  /** Where the next read should start to follow the log. */
+  nextOffset: Type.Integer(),
+  /** The live file's size now. */
+  size: Type.Integer(),
+});
+export type AllocLogsView = Static<typeof AllocLogsSchema>;
+
+export const AllocRestartSchema = Type.Object({ alloc: Type.String(), node: Type.String() });
+export type AllocRestartResult = Static<typeof AllocRestartSchema>;
+
+/** What the node runner (src/agent/workloads.ts) offers for the allocations on its node. */
+export interface AllocOps {
+  logs(id: string, options: LogReadOptions): Promise<{ data: Uint8Array; offset: number; nextOffset: number; size: number }>;
+  restart(id: string): Promise<void>;
+}
+
+/** How a request for a node-local operation arrived. */
+export interface RequestOrigin {
+  /** The caller's Authorization header, passed on when the request is forwarded to the allocation's node. */
+  readonly authorization: string | undefined;
+  /** Already forwarded by another agent: serve it here or fail, never forward again. */
+  readonly forwarded: boolean;
+}
+
+/** What the allocation routes need from the agent. */
+export interface AllocsApi {
+  allocList(filter: { job?: string; node?: string }, stale: boolean): Promise<AllocSummary[]>;
+  allocGet(idOrPrefix: string, stale: boolean): Promise<AllocView>;
+  allocLogs(idOrPrefix: string, options: LogReadOptions, origin: RequestOrigin): Promise<AllocLogsView>;
+  allocRestart(idOrPrefix: string, origin: RequestOrigin): Promise<AllocRestartResult>;
+}
+
+type AllocSummary = Static<typeof AllocSummarySchema>;
+
+/** The query flag a forwarding agent sets (see RequestOrigin.forwarded). */
+export const FORWARDED_FLAG = 'forwarded';
+
+export function registerAllocRoutes(app: FastifyInstance, api: AllocsApi, errors: Record<string, unknown>): void {
+  app.get('/v1/allocs', { schema: { response: { 200: Type.Array(AllocSummarySchema), ...errors } } }, (request) => {
+    const query = request.query as Record<string, string | undefined>;
+    const filter: { job?: string; node?: string } = {};
+    if (query['job'] !== undefined && query['job'] !== '') filter.job = query['job'];
+    if (query['node'] !== undefined && query['node'] !== '') filter.node = query['node'];
+    return api.allocList(filter, isSet(request, 'stale'));
+  });
+
+  app.get('/v1/allocs/:id', { schema: { response: { 200: AllocViewSchema, ...errors } } }, (request) => api.allocGet(idOf(request), isSet(request, 'stale')));
+
+  app.get('/v1/allocs/:id/logs', { schema: { response: { 200: AllocLogsSchema, ...errors } } }, (request) => {
+    const query = request.query as Record<string, string | undefined>;
+    const stream = query['stream'] ?? 'stdout';
+    if (stream !== 'stdout' && stream !== 'stderr') throw new ApiError('bad-request', `?stream must be stdout or stderr, got ${JSON.stringify(stream)}`);
+    const offset = query['offset'] === undefined ? 0 : intParam(query['offset'], 'offset', -Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
+    const limit = query['limit'] === undefined ? DEFAULT_LOG_LIMIT_BYTES : intParam(query['limit'], 'limit', 1, MAX_LOG_LIMIT_BYTES);
+    return api.allocLogs(idOf(request), { stream, offset, limit }, originOf(request));
+  });
+
+  app.post('/v1/allocs/:id/restart', { schema: { response: { 200: AllocRestartSchema, ...errors } } }, (request) => api.allocRestart(idOf(request), originOf(request)));
+}
+
+function idOf(request: FastifyRequest): string {
+  const id = (request.params as { id: string }).id;
+  if (id.length === 0 || id.length > MAX_ALLOC_ID_CHARS) throw new ApiError('bad-request', `an allocation ID or prefix has 1 to ${MAX_ALLOC_ID_CHARS} characters`);
+  return id;
+}
+
+function originOf(request: FastifyRequest): RequestOrigin {
+  return { authorization: request.headers.authorization, forwarded: isSet(request, FORWARDED_FLAG) };
+}
+
+function intParam(value: string, name: string, min: number, max: number): number {
+  if (!/^-?\d+$/.test(value)) throw new ApiError('bad-request', `?${name} must be an integer, got ${JSON.stringify(value)}`);
+  const n = Number(value);
+  if (n < min || n > max) throw new ApiError('bad-request', `?${name} must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
