@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { after } from 'node:test';
 import { SappersClient } from '../../src/client/client.ts';
 import { startAgent, type AgentProcess } from './agent-process.ts';
+import { killWorkloads } from './workloads.ts';
 
 export interface AgentGroup {
   readonly root: string;
@@ -25,6 +26,7 @@ export async function agentGroup(label: string): Promise<AgentGroup> {
   const running = new Map<string, AgentProcess>();
   after(async () => {
     await Promise.all([...running.values()].map((a) => a.stop('SIGKILL')));
+    await killWorkloads(root);
     await rm(root, { recursive: true, force: true });
   });
   return {
