@@ -68,6 +68,8 @@ export interface DnsServerCounters {
   /** Messages with QR set: responses are never answered. */
   readonly droppedResponses: number;
   readonly sendErrors: number;
+  /** Errors the UDP socket itself emitted (e.g. ICMP-reported failures on some platforms). */
+  readonly socketErrors: number;
   readonly tcpConnections: number;
   /** TCP connections closed on arrival because maxTcpConnections were open. */
   readonly tcpRejected: number;
@@ -170,6 +172,7 @@ class RunningDnsServer implements DnsServer {
     droppedOversize: 0,
     droppedResponses: 0,
     sendErrors: 0,
+    socketErrors: 0,
     tcpConnections: 0,
     tcpRejected: 0,
   };
@@ -186,7 +189,7 @@ class RunningDnsServer implements DnsServer {
     this.#idleMs = idleMs;
     udp.on('message', (msg: Buffer, rinfo: RemoteInfo) => this.#onDatagram(msg, rinfo));
     udp.on('error', (e) => {
-      this.#c.sendErrors++;
+      this.#c.socketErrors++;
       this.#logger.debug({ err: e.message }, 'DNS UDP socket error');
     });
     tcp?.on('connection', (socket) => this.#onConnection(socket));
