@@ -260,13 +260,16 @@ export class DnsResponder {
     const wantAaaa = q.type === DNS_TYPE.AAAA || q.type === DNS_TYPE.ANY;
     if (!wantA && !wantAaaa) return [];
     // RFC 2181 §5: an RRset holds no duplicates; canonical text makes equal addresses equal.
+    // Drawing in random order and stopping once enough records are found keeps the work per
+    // query near what fits in the reply, however many instances there are.
     const seen = new Map<string, 'A' | 'AAAA'>();
-    for (const address of addresses) {
+    for (const address of shuffled(addresses, this.#random)) {
+      if (seen.size >= maxRecords) break;
       const family = this.#family(address);
       if (family === undefined) continue;
       if ((family.type === 'A' && wantA) || (family.type === 'AAAA' && wantAaaa)) seen.set(family.text, family.type);
     }
-    const picked = sample([...seen], maxRecords, this.#random);
+    const picked = [...seen];
     return picked.map(([address, type]) => ({ name: q.name, class: DNS_CLASS.IN, ttl: this.#ttl, data: { type, address } }));
   }
 
@@ -290,8 +293,9 @@ export class DnsResponder {
     const additionals: DnsRecord[] = [];
     const targetsDone = new Set<string>();
     const nodeAddresses = new Map<string, string | undefined>();
-    // Sampling first keeps the work per query bounded by what can fit, however many instances.
-    for (const instance of sample(instances, maxRecords, this.#random)) {
+    // Stopping once enough records are found keeps the work per query bounded by what can fit.
+    for (const instance of shuffled(instances, this.#random)) {
+      if (answers.length >= maxRecords) break;
       const family = this.#family(instance.address);
       if (family === undefined) continue;
       if (!Number.isInteger(instance.port) || instance.port < 0 || instance.port > 0xffff) {
@@ -319,16 +323,17 @@ export class DnsResponder {
   }
 }
 
-/** Up to n items in random order (partial Fisher-Yates): O(n) random draws, not O(items). */
-export function sample<T>(items: readonly T[], n: number, random: Random): T[] {
+/**
+ * The items in uniformly random order, drawn lazily (Fisher-Yates one step per item taken), so
+ * a caller that stops early pays for the copy and the items it took, not for a full shuffle.
+ */
+export function* shuffled<T>(items: readonly T[], random: Random): Generator<T, void, undefined> {
   const copy = items.slice();
-  const count = Math.min(n, copy.length);
-  for (let i = 0; i < count; i++) {
+  for (let i = 0; i < copy.length; i++) {
     const j = i + random.int(copy.length - i);
-    const t = copy[i] as T;
-    copy[i] = copy[j] as T;
-    copy[j] = t;
+    const t = copy[j] as T;
+    copy[j] = copy[i] as T;
+    copy[i] = t;
+    yield t;
   }
-  copy.length = count;
-  return copy;
 }
