@@ -38,6 +38,10 @@ import type { AllocationHealthView } from '../core/health/view.ts';
 import type { Result } from '../core/result.ts';
 import { ExecService } from './exec.ts';
 import type { ExecRequest, ExecRun } from '../api/exec.ts';
+import { JobsService, reconcileNodesFromMembers } from './jobs.ts';
+import type { JobHistoryView, JobListEntry, JobPlanView, JobRunResult, JobStatusView, JobStopResult, AllocSummary } from '../api/jobs.ts';
+import type { AllocLogsView, AllocRestartResult, AllocView, LogReadOptions } from '../api/allocs.ts';
+import type { ServiceSummary, ServiceView } from '../api/services.ts';
 
 /** How long a graceful leave may take to spread before the agent stops anyway. */
 const LEAVE_TIMEOUT_MS = 3000;
@@ -75,6 +79,7 @@ export class Agent implements KvApi {
   readonly #founder: boolean;
   readonly #exec: ExecService;
   readonly #workloads: WorkloadHost;
+  readonly #jobs: JobsService;
   #httpPort = 0;
   #gossip: Gossip | undefined;
   #consensus: Consensus | undefined;
@@ -132,6 +137,19 @@ export class Agent implements KvApi {
       apiUrl: () => this.#apiUrl(),
       clock: init.deps.clock,
       logger: init.deps.logger,
+    });
+    this.#jobs = new JobsService({
+      state: async (stale) => (await this.#readable(stale)).machine.fsm,
+      propose: (command) => this.#propose(command),
+      // Gossip's view on the state machine's (wall-clock) time base, like allocation times.
+      nodes: () => reconcileNodesFromMembers(this.#gossip?.membership.members() ?? [], this.#consensus?.machine.fsm, init.deps.clock),
+      leader: () => this.#consensus?.node.status().leader,
+      settings: () => ({ lostGraceMs: this.config.workloads.lostGraceMs, minNodes: this.config.cluster.minNodes, belowMinNodes: this.config.cluster.belowMinNodes }),
+      wallMs: () => init.deps.clock.wallMs(),
+      allocOps: () => ({
+        logs: (alloc, o) => this.#workloads.logs(alloc, o.stream, o.offset, o.limit),
+        restart: (alloc) => this.#workloads.restart(alloc),
+      }),
     });
     this.#http = createApiServer({
       agent: this,
@@ -625,6 +643,56 @@ export class Agent implements KvApi {
 
   healthStatus(allocId: string): AllocationHealthView | undefined {
     return this.#workloads.healthStatus(allocId);
+  }
+
+  // --- Jobs, allocations, services (src/api/jobs.ts, allocs.ts, services.ts; src/agent/jobs.ts) ---
+
+  jobRun(spec: unknown): Promise<JobRunResult> {
+    return this.#jobs.run(spec);
+  }
+
+  jobPlan(spec: unknown, stale: boolean): Promise<JobPlanView> {
+    return this.#jobs.plan(spec, stale);
+  }
+
+  jobList(stale: boolean): Promise<JobListEntry[]> {
+    return this.#jobs.list(stale);
+  }
+
+  jobStatus(name: string, stale: boolean): Promise<JobStatusView> {
+    return this.#jobs.status(name, stale);
+  }
+
+  jobStop(name: string, purge: boolean): Promise<JobStopResult> {
+    return this.#jobs.stop(name, purge);
+  }
+
+  jobHistory(name: string, stale: boolean): Promise<JobHistoryView> {
+    return this.#jobs.history(name, stale);
+  }
+
+  allocList(filter: { job?: string; node?: string }, stale: boolean): Promise<AllocSummary[]> {
+    return this.#jobs.allocs(filter, stale);
+  }
+
+  allocGet(idOrPrefix: string, stale: boolean): Promise<AllocView> {
+    return this.#jobs.alloc(idOrPrefix, stale);
+  }
+
+  allocLogs(idOrPrefix: string, options: LogReadOptions): Promise<AllocLogsView> {
+    return this.#jobs.logs(idOrPrefix, options);
+  }
+
+  allocRestart(idOrPrefix: string): Promise<AllocRestartResult> {
+    return this.#jobs.restart(idOrPrefix);
+  }
+
+  serviceList(stale: boolean): Promise<ServiceSummary[]> {
+    return this.#jobs.services(stale);
+  }
+
+  serviceGet(name: string, options: { passing: boolean }, stale: boolean): Promise<ServiceView> {
+    return this.#jobs.service(name, options, stale);
   }
 
   fsm(): ClusterFsm | undefined {

@@ -8,8 +8,8 @@
 // scheduling round would do about it: place (and where), stop, replace, or fail to place.
 // Nothing is proposed.
 //
-// Logs and restarts of an allocation are the business of the node that runs it: a request for
-// one on another node is forwarded to that node's agent (with the caller's Authorization).
+// Logs and restarts of an allocation happen on the node that runs it: this class resolves the
+// allocation and hands it to AllocOps, which reaches that node (the agent's WorkloadHost).
 import type { ClusterFsm } from '../core/fsm/fsm.ts';
 import { isTerminal, isTerminalClient, type Allocation, type CheckStatus } from '../core/fsm/allocs.ts';
 import { canonicalJson, jobSpecSha256, MAX_JOB_HISTORY, type JobRecord } from '../core/fsm/jobs.ts';
@@ -19,21 +19,18 @@ import { reconcile, taskSha256, type ReconcileNode, type ReconcilePlan, type Rec
 import type { Member } from '../core/swim/types.ts';
 import type { NodeMeta } from '../wire/swim.ts';
 import { checkJobSpec } from '../wire/job.ts';
-import { API_ERROR_STATUS, ApiError, type ApiErrorCode } from '../api/errors.ts';
+import { ApiError } from '../api/errors.ts';
 import type { AllocSummary, InstanceCounts, JobHistoryView, JobListEntry, JobPlanKind, JobPlanView, JobRunResult, JobStatusView, JobStopResult, SpecChange } from '../api/jobs.ts';
-import { FORWARDED_FLAG, type AllocLogsView, type AllocOps, type AllocRestartResult, type AllocView, type LogReadOptions, type RequestOrigin } from '../api/allocs.ts';
+import type { AllocLogsView, AllocOps, AllocRestartResult, AllocView, LogReadOptions } from '../api/allocs.ts';
 import type { ServiceInstance, ServiceSummary, ServiceView } from '../api/services.ts';
 import { nodeInfoOf } from './node-info.ts';
 
-/** How long a request forwarded to another agent (logs, restart) may take. */
-const FORWARD_TIMEOUT_MS = 10_000;
 /** Shortest allocation ID prefix accepted (as Nomad). */
 export const MIN_ALLOC_PREFIX_CHARS = 4;
 /** Matches named in the error for an ambiguous prefix. */
 const AMBIGUOUS_SHOWN = 5;
 
 export interface JobsServiceInit {
-  readonly nodeId: string;
   /** The replicated state as applied here: after a linearizable read barrier unless stale. */
   readonly state: (stale: boolean) => Promise<ClusterFsm>;
   /** Proposes a command through consensus (forwarded to the leader) and resolves with its outcome. */
@@ -47,10 +44,8 @@ export interface JobsServiceInit {
    * times), used as the reconciler's now in dry runs.
    */
   readonly wallMs: () => number;
-  /** The runner of this node's allocations, or undefined while there is none. */
+  /** Logs and restarts on the allocation's node, or undefined while workloads are not running here. */
   readonly allocOps: () => AllocOps | undefined;
-  /** Sends an HTTP request to another agent; global fetch unless a test passes another. */
-  readonly fetch?: typeof fetch;
 }
 
 export class JobsService {
@@ -237,26 +232,21 @@ export class JobsService {
     };
   }
 
-  async logs(idOrPrefix: string, options: LogReadOptions, origin: RequestOrigin): Promise<AllocLogsView> {
+  async logs(idOrPrefix: string, options: LogReadOptions): Promise<AllocLogsView> {
     const fsm = await this.#o.state(false);
     const a = resolveAlloc(fsm, idOrPrefix);
-    if (a.node !== this.#o.nodeId) {
-      const query = new URLSearchParams({ stream: options.stream, offset: String(options.offset), limit: String(options.limit), [FORWARDED_FLAG]: '1' });
-      return (await this.#forward(fsm, a, 'GET', `/v1/allocs/${a.id}/logs?${query.toString()}`, origin)) as AllocLogsView;
-    }
-    const read = await this.#ops().logs(a.id, options);
+    const read = await this.#ops().logs(a, options);
     return { alloc: a.id, stream: options.stream, data: Buffer.from(read.data).toString('base64'), offset: read.offset, nextOffset: read.nextOffset, size: read.size };
   }
 
-  async restart(idOrPrefix: string, origin: RequestOrigin): Promise<AllocRestartResult> {
+  async restart(idOrPrefix: string): Promise<AllocRestartResult> {
     const fsm = await this.#o.state(false);
     const a = resolveAlloc(fsm, idOrPrefix);
     if (a.desired !== 'run' || a.client !== 'running') {
       throw new ApiError('conflict', `allocation ${a.id} is not running (desired ${a.desired}, client ${a.client}${a.clientDetail === '' ? '' : `: ${a.clientDetail}`}); only a running allocation restarts`);
     }
-    if (a.node !== this.#o.nodeId) return (await this.#forward(fsm, a, 'POST', `/v1/allocs/${a.id}/restart?${FORWARDED_FLAG}=1`, origin)) as AllocRestartResult;
     try {
-      await this.#ops().restart(a.id);
+      await this.#ops().restart(a);
     } catch (e) {
       throw e instanceof ApiError ? e : new ApiError('conflict', e instanceof Error ? e.message : String(e));
     }
@@ -304,37 +294,8 @@ export class JobsService {
 
   #ops(): AllocOps {
     const ops = this.#o.allocOps();
-    if (ops === undefined) throw new ApiError('unavailable', 'this agent does not run workloads (its node runner is not started)');
+    if (ops === undefined) throw new ApiError('unavailable', 'this agent runs no workloads yet (it is starting or stopping)');
     return ops;
-  }
-
-  /** The same request to the agent of the allocation's node; its answer or its error, as ours. */
-  async #forward(fsm: ClusterFsm, a: Allocation, method: 'GET' | 'POST', path: string, origin: RequestOrigin): Promise<unknown> {
-    if (origin.forwarded) throw new ApiError('not-found', `allocation ${a.id} runs on node ${a.node}, not on ${this.#o.nodeId}`);
-    const addr = fsm.node(a.node)?.httpAddr;
-    if (addr === undefined || addr === '') throw new ApiError('unavailable', `allocation ${a.id} runs on node ${a.node}, whose API address the node registry does not know`);
-    const headers: Record<string, string> = { accept: 'application/json' };
-    if (origin.authorization !== undefined) headers['authorization'] = origin.authorization;
-    const doFetch = this.#o.fetch ?? fetch;
-    let response: Response;
-    try {
-      response = await doFetch(`http://${addr}${path}`, { method, headers, signal: AbortSignal.timeout(FORWARD_TIMEOUT_MS) });
-    } catch (e) {
-      throw new ApiError('unavailable', `cannot reach the agent of node ${a.node} at ${addr}, which runs allocation ${a.id} (${e instanceof Error ? e.message : String(e)})`);
-    }
-    const text = await response.text();
-    let body: unknown;
-    try {
-      body = JSON.parse(text);
-    } catch {
-      throw new ApiError('unavailable', `the agent of node ${a.node} answered ${response.status} with non-JSON`);
-    }
-    if (!response.ok) {
-      const error = (body as { error?: { code?: unknown; message?: unknown } }).error;
-      const code = typeof error?.code === 'string' && error.code in API_ERROR_STATUS ? (error.code as ApiErrorCode) : 'unavailable';
-      throw new ApiError(code, typeof error?.message === 'string' ? error.message : `the agent of node ${a.node} answered ${response.status}`);
-    }
-    return body;
   }
 }
 

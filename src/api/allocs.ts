@@ -5,13 +5,14 @@
 //                                                          -> {data (base64), offset, nextOffset, size}
 //   POST /v1/allocs/<id>/restart                          -> restarts its task in place
 // <id> may be a unique prefix of at least 4 hex characters (as Nomad allows); an ambiguous one
-// is a 400 that lists the matches. Reads take ?stale. Logs and restarts are served by the agent
-// of the node that runs the allocation: any agent forwards them there (with the caller's
-// Authorization header), so the CLI may talk to any node.
+// is a 400 that lists the matches. Reads take ?stale. Logs and restarts happen on the node that
+// runs the allocation: any agent passes them on there (over the agent RPC), so the CLI may talk
+// to any node.
 // Validation and translation only: the agent's JobsService and the node runner do the work.
 
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Allocation } from '../core/fsm/allocs.ts';
 import { AllocSummarySchema, isSet } from './jobs.ts';
 import { ApiError } from './errors.ts';
 
@@ -48,7 +49,7 @@ export type LogStream = 'stdout' | 'stderr';
 
 export interface LogReadOptions {
   readonly stream: LogStream;
-  /** Byte offset in the live log file; negative: that many bytes before its end. */
+  /** Byte offset in the live log file; negative: that many bytes before its end (at most MAX_LOG_LIMIT_BYTES). */
   readonly offset: number;
   readonly limit: number;
 }
@@ -70,32 +71,25 @@ export type AllocLogsView = Static<typeof AllocLogsSchema>;
 export const AllocRestartSchema = Type.Object({ alloc: Type.String(), node: Type.String() });
 export type AllocRestartResult = Static<typeof AllocRestartSchema>;
 
-/** What the node runner (src/agent/workloads.ts) offers for the allocations on its node. */
+/**
+ * Operations on an allocation's task, on whichever node runs it (the agent's WorkloadHost:
+ * locally through its runner, elsewhere over the agent RPC). Failures are ApiErrors
+ * (unavailable: the node did not answer; conflict: the task is not running there).
+ */
 export interface AllocOps {
-  logs(id: string, options: LogReadOptions): Promise<{ data: Uint8Array; offset: number; nextOffset: number; size: number }>;
-  restart(id: string): Promise<void>;
-}
-
-/** How a request for a node-local operation arrived. */
-export interface RequestOrigin {
-  /** The caller's Authorization header, passed on when the request is forwarded to the allocation's node. */
-  readonly authorization: string | undefined;
-  /** Already forwarded by another agent: serve it here or fail, never forward again. */
-  readonly forwarded: boolean;
+  logs(alloc: Allocation, options: LogReadOptions): Promise<{ data: Uint8Array; offset: number; nextOffset: number; size: number }>;
+  restart(alloc: Allocation): Promise<void>;
 }
 
 /** What the allocation routes need from the agent. */
 export interface AllocsApi {
   allocList(filter: { job?: string; node?: string }, stale: boolean): Promise<AllocSummary[]>;
   allocGet(idOrPrefix: string, stale: boolean): Promise<AllocView>;
-  allocLogs(idOrPrefix: string, options: LogReadOptions, origin: RequestOrigin): Promise<AllocLogsView>;
-  allocRestart(idOrPrefix: string, origin: RequestOrigin): Promise<AllocRestartResult>;
+  allocLogs(idOrPrefix: string, options: LogReadOptions): Promise<AllocLogsView>;
+  allocRestart(idOrPrefix: string): Promise<AllocRestartResult>;
 }
 
 type AllocSummary = Static<typeof AllocSummarySchema>;
-
-/** The query flag a forwarding agent sets (see RequestOrigin.forwarded). */
-export const FORWARDED_FLAG = 'forwarded';
 
 export function registerAllocRoutes(app: FastifyInstance, api: AllocsApi, errors: Record<string, unknown>): void {
   app.get('/v1/allocs', { schema: { response: { 200: Type.Array(AllocSummarySchema), ...errors } } }, (request) => {
@@ -112,22 +106,18 @@ export function registerAllocRoutes(app: FastifyInstance, api: AllocsApi, errors
     const query = request.query as Record<string, string | undefined>;
     const stream = query['stream'] ?? 'stdout';
     if (stream !== 'stdout' && stream !== 'stderr') throw new ApiError('bad-request', `?stream must be stdout or stderr, got ${JSON.stringify(stream)}`);
-    const offset = query['offset'] === undefined ? 0 : intParam(query['offset'], 'offset', -Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
+    const offset = query['offset'] === undefined ? 0 : intParam(query['offset'], 'offset', -MAX_LOG_LIMIT_BYTES, Number.MAX_SAFE_INTEGER);
     const limit = query['limit'] === undefined ? DEFAULT_LOG_LIMIT_BYTES : intParam(query['limit'], 'limit', 1, MAX_LOG_LIMIT_BYTES);
-    return api.allocLogs(idOf(request), { stream, offset, limit }, originOf(request));
+    return api.allocLogs(idOf(request), { stream, offset, limit });
   });
 
-  app.post('/v1/allocs/:id/restart', { schema: { response: { 200: AllocRestartSchema, ...errors } } }, (request) => api.allocRestart(idOf(request), originOf(request)));
+  app.post('/v1/allocs/:id/restart', { schema: { response: { 200: AllocRestartSchema, ...errors } } }, (request) => api.allocRestart(idOf(request)));
 }
 
 function idOf(request: FastifyRequest): string {
   const id = (request.params as { id: string }).id;
   if (id.length === 0 || id.length > MAX_ALLOC_ID_CHARS) throw new ApiError('bad-request', `an allocation ID or prefix has 1 to ${MAX_ALLOC_ID_CHARS} characters`);
   return id;
-}
-
-function originOf(request: FastifyRequest): RequestOrigin {
-  return { authorization: request.headers.authorization, forwarded: isSet(request, FORWARDED_FLAG) };
 }
 
 function intParam(value: string, name: string, min: number, max: number): number {

@@ -11,12 +11,15 @@ import { registerOperatorRoutes, type OperatorApi } from './operator.ts';
 import { registerSessionRoutes, type SessionApi } from './sessions.ts';
 import { registerSnapshotRoutes, type SnapshotApi } from './snapshot.ts';
 import { registerHealthRoutes, type HealthApi } from './health.ts';
+import { registerJobRoutes, type JobsApi } from './jobs.ts';
+import { registerAllocRoutes, type AllocsApi } from './allocs.ts';
+import { registerServiceRoutes, type ServicesApi } from './services.ts';
 import { registerStreamRoutes, type StreamApi } from './streams.ts';
 import { ErrorSchema, MemberSchema, StatusSchema, type MemberView, type Status } from './schemas.ts';
 import { Type } from '@sinclair/typebox';
 
 /** What the API needs from the agent. Grows as the agent does (KV, members, events, ...). */
-export interface AgentApi extends KvApi, StreamApi, OperatorApi, MetricsApi, SessionApi, SnapshotApi, KeyringApi, HealthApi, ExecApi {
+export interface AgentApi extends KvApi, StreamApi, OperatorApi, MetricsApi, SessionApi, SnapshotApi, KeyringApi, HealthApi, ExecApi, JobsApi, AllocsApi, ServicesApi {
   status(): Status;
   members(): MemberView[];
   /** Graceful departure: out of the configuration, then the agent stops. */
@@ -74,6 +77,9 @@ export function createApiServer(options: ApiServerOptions): FastifyInstance {
   registerSessionRoutes(app, options.agent, errors);
   registerSnapshotRoutes(app, options.agent, errors);
   registerHealthRoutes(app, options.agent, errors);
+  registerJobRoutes(app, options.agent, errors);
+  registerAllocRoutes(app, options.agent, errors);
+  registerServiceRoutes(app, options.agent, errors);
   registerMetricsRoute(app, options.agent, errors);
   registerExecRoutes(app, options.agent, errors);
 

@@ -3,7 +3,7 @@
 // from it as the agent does.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { AllocCheck } from '../../src/core/fsm/allocs.ts';
+import type { AllocCheck, Allocation } from '../../src/core/fsm/allocs.ts';
 import type { NodeId } from '../../src/core/fsm/types.ts';
 import type { JobSpec } from '../../src/core/scheduler/job.ts';
 import { ApiError } from '../../src/api/errors.ts';
@@ -14,10 +14,9 @@ import { World } from '../core/scheduler/world.ts';
 
 const web = (over: Partial<JobSpec> = {}): JobSpec => ({ ...job('web', { count: 3 }), ...over });
 
-function setup(nodes = ['a', 'b', 'c'], tags: Record<string, Record<string, string>> = {}, extra: { allocOps?: AllocOps; fetch?: typeof fetch; nodeId?: string } = {}) {
+function setup(nodes = ['a', 'b', 'c'], tags: Record<string, Record<string, string>> = {}, extra: { allocOps?: AllocOps } = {}) {
   const w = new World(nodes, tags);
   const service = new JobsService({
-    nodeId: extra.nodeId ?? 'a',
     state: async () => w.fsm,
     propose: async (command) => w.apply(command),
     nodes: () => [...w.nodes.values()],
@@ -25,7 +24,6 @@ function setup(nodes = ['a', 'b', 'c'], tags: Record<string, Record<string, stri
     settings: () => w.settings,
     wallMs: () => w.nowMs,
     allocOps: () => extra.allocOps,
-    ...(extra.fetch === undefined ? {} : { fetch: extra.fetch }),
   });
   return { w, service };
 }
@@ -255,53 +253,33 @@ describe('JobsService: allocations', () => {
     assert.equal(a.replaces, null);
   });
 
-  it('reads logs and restarts through this node\'s runner; absent runner is unavailable', async () => {
+  it('reads logs and restarts through AllocOps with the resolved allocation; no ops is unavailable', async () => {
     const calls: string[] = [];
     const ops: AllocOps = {
-      logs: async (id: string, o: LogReadOptions) => {
-        calls.push(`logs ${id} ${o.stream} ${o.offset} ${o.limit}`);
+      logs: async (a: Allocation, o: LogReadOptions) => {
+        calls.push(`logs ${a.id}@${a.node} ${o.stream} ${o.offset} ${o.limit}`);
         return { data: new TextEncoder().encode('hello\n'), offset: 0, nextOffset: 6, size: 6 };
       },
-      restart: async (id: string) => void calls.push(`restart ${id}`),
+      restart: async (a: Allocation) => void calls.push(`restart ${a.id}@${a.node}`),
     };
-    const { w, service } = setup(['a'], {}, { allocOps: ops });
+    const { w, service } = setup(['b'], {}, { allocOps: ops });
     await service.run(web({ count: 1 }));
     w.settle();
     const id = w.running('web')[0]!.id;
-    const origin = { authorization: undefined, forwarded: false };
-    const read = await service.logs(id.slice(0, 6), { stream: 'stderr', offset: -100, limit: 10 }, origin);
+    const read = await service.logs(id.slice(0, 6), { stream: 'stderr', offset: -100, limit: 10 });
     assert.deepEqual(read, { alloc: id, stream: 'stderr', data: Buffer.from('hello\n').toString('base64'), offset: 0, nextOffset: 6, size: 6 });
-    assert.deepEqual(await service.restart(id, origin), { alloc: id, node: 'a' });
-    assert.deepEqual(calls, [`logs ${id} stderr -100 10`, `restart ${id}`]);
+    assert.deepEqual(await service.restart(id), { alloc: id, node: 'b' });
+    assert.deepEqual(calls, [`logs ${id}@b stderr -100 10`, `restart ${id}@b`]);
+
+    const failing = setup(['a'], {}, { allocOps: { ...ops, restart: async () => Promise.reject(new Error('allocation x is not running on this node')) } });
+    await failing.service.run(web({ count: 1 }));
+    failing.w.settle();
+    await rejects(failing.service.restart(failing.w.running('web')[0]!.id), 'conflict', /is not running on this node/);
 
     const bare = setup(['a']);
     await bare.service.run(web({ count: 1 }));
     bare.w.settle();
-    await rejects(bare.service.logs(bare.w.running('web')[0]!.id, { stream: 'stdout', offset: 0, limit: 10 }, origin), 'unavailable', /node runner/);
-  });
-
-  it('forwards logs and restarts of another node\'s allocation to its agent, once, with the caller\'s token', async () => {
-    const seen: { url: string; method: string; authorization: string | undefined }[] = [];
-    const fakeFetch = (async (url: string | URL | Request, init?: RequestInit) => {
-      const headers = (init?.headers ?? {}) as Record<string, string>;
-      seen.push({ url: String(url), method: init?.method ?? 'GET', authorization: headers['authorization'] });
-      if (String(url).includes('/restart')) return new Response(JSON.stringify({ error: { code: 'conflict', message: 'not running there' } }), { status: 409 });
-      return new Response(JSON.stringify({ alloc: 'x', stream: 'stdout', data: '', offset: 0, nextOffset: 0, size: 0 }), { status: 200 });
-    }) as typeof fetch;
-    const { w, service } = setup(['b'], {}, { fetch: fakeFetch, nodeId: 'a' });
-    w.apply({ type: 'node.upsert', id: 'b' as NodeId, rpcAddr: '127.0.0.9:7701', httpAddr: '127.0.0.9:7700', tags: {} });
-    await service.run(web({ count: 1 }));
-    w.settle();
-    const id = w.running('web')[0]!.id;
-    const origin = { authorization: 'Bearer t0ken', forwarded: false };
-    await service.logs(id, { stream: 'stdout', offset: 5, limit: 100 }, origin);
-    assert.deepEqual(seen[0], { url: `http://127.0.0.9:7700/v1/allocs/${id}/logs?stream=stdout&offset=5&limit=100&forwarded=1`, method: 'GET', authorization: 'Bearer t0ken' });
-    await rejects(service.restart(id, origin), 'conflict', /not running there/);
-    assert.equal(seen[1]!.url, `http://127.0.0.9:7700/v1/allocs/${id}/restart?forwarded=1`);
-    assert.equal(seen[1]!.method, 'POST');
-    // A request that was already forwarded is never forwarded again.
-    await rejects(service.logs(id, { stream: 'stdout', offset: 0, limit: 1 }, { authorization: undefined, forwarded: true }), 'not-found', /runs on node b, not on a/);
-    assert.equal(seen.length, 2);
+    await rejects(bare.service.logs(bare.w.running('web')[0]!.id, { stream: 'stdout', offset: 0, limit: 10 }), 'unavailable', /no workloads/);
   });
 
   it('refuses to restart an allocation that is not running', async () => {
@@ -309,7 +287,7 @@ describe('JobsService: allocations', () => {
     await service.run(web({ count: 1 }));
     w.step();
     const id = w.fsm.allocs()[0]!.id;
-    await rejects(service.restart(id, { authorization: undefined, forwarded: false }), 'conflict', /is not running \(desired run, client pending\)/);
+    await rejects(service.restart(id), 'conflict', /is not running \(desired run, client pending\)/);
   });
 });
 
