@@ -13,7 +13,7 @@ import type { Clock, Timer } from '../runtime/clock.ts';
 import type { Membership } from '../runtime/membership.ts';
 import type { Consensus } from './consensus.ts';
 import type { Logger } from './log.ts';
-import { nodeInfoOf } from './node-info.ts';
+import { reconcileNodesFromMembers } from './jobs.ts';
 
 /** Changes arriving together are reconciled once. */
 const DEBOUNCE_MS = 100;
@@ -75,27 +75,25 @@ export class SchedulerRunner {
     this.#arm(DEBOUNCE_MS);
   }
 
-  /** The nodes as the reconciler sees them (also used by `job plan`). */
+  /**
+   * The nodes as the reconciler sees them, on the state machine's wall-clock time base. A node
+   * gossip does not know counts as dead from when this leader first missed it, so the grace
+   * period still applies to it (a new leader's gossip may not have heard of everyone yet).
+   */
   nodes(fsm: ClusterFsm): ReconcileNode[] {
-    const now = this.#o.clock.nowMs();
-    const seen = new Set<string>();
-    const nodes: ReconcileNode[] = [];
-    for (const m of this.#o.membership.members()) {
-      seen.add(m.id);
-      const down = m.status === 'dead' || m.status === 'left';
-      nodes.push({ ...nodeInfoOf(m.id, m.meta, m.status === 'alive'), liveness: m.status, ...(down ? { downSinceMs: m.sinceMs } : {}) });
-    }
-    const named = new Set<string>([...fsm.nodes().map((n) => n.id as string), ...fsm.allocs().map((a) => a.node as string)]);
-    for (const id of named) {
-      if (seen.has(id)) continue;
-      // Gossip has not heard of it (this leader just started, or it was removed long ago): it
-      // counts as dead from the moment this leader noticed, so the grace period still applies.
-      let since = this.#missingSince.get(id);
-      if (since === undefined) this.#missingSince.set(id, (since = now));
-      nodes.push({ id, version: '', tags: {}, cpuMillis: 0, memoryMB: 0, diskFreeMB: 0, cpuCores: 0, eligible: false, liveness: 'dead', downSinceMs: since });
-    }
-    for (const id of this.#missingSince.keys()) if (seen.has(id) || !named.has(id)) this.#missingSince.delete(id);
-    return nodes;
+    const nowWall = Math.round(this.#o.clock.wallMs());
+    const nodes = reconcileNodesFromMembers(this.#o.membership.members(), fsm, this.#o.clock);
+    const known = new Set(this.#o.membership.members().map((m) => m.id as string));
+    const missing = new Set<string>();
+    const result = nodes.map((n) => {
+      if (known.has(n.id)) return n;
+      missing.add(n.id);
+      let since = this.#missingSince.get(n.id);
+      if (since === undefined) this.#missingSince.set(n.id, (since = nowWall));
+      return { ...n, downSinceMs: since };
+    });
+    for (const id of this.#missingSince.keys()) if (!missing.has(id)) this.#missingSince.delete(id);
+    return result;
   }
 
   #arm(delayMs: number): void {
@@ -137,7 +135,8 @@ export class SchedulerRunner {
   /** One reconcile-and-propose; returns when to look again. */
   async #reconcileOnce(): Promise<number> {
     const { consensus, clock } = this.#o;
-    const now = clock.nowMs();
+    // The state machine's times (allocations created, healthy since) are wall-clock ms.
+    const now = Math.round(clock.wallMs());
     const status = consensus.node.status();
     if (status.leader !== this.#o.nodeId) {
       this.#leaderSinceMs = undefined;
