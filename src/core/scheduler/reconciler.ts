@@ -216,10 +216,16 @@ class Reconciliation {
           this.#pending.push({ job, index: slot.index, onlyNode: slot.onlyNode, reason: `update to version ${job.version}`, replaces: outdated[0]!.id, reschedules: 0 });
           continue;
         }
+        // A version registered while an earlier rollout was in flight leaves two older instances
+        // in the slot (old and the earlier new one): keep the better of them and stop the other,
+        // so that a slot never runs more than old + new (found by `npm run sim -- --seed 1
+        // --scenario workloads`: three active allocations in one slot).
+        const [serving, ...superseded] = outdated.sort(byPreference);
+        for (const s of superseded) this.#stop(s, `superseded by version ${job.version}; ${serving!.id} keeps serving`);
         outdatedLeft += 1;
         if (rolloutFailed || budget === 0) continue;
         budget -= 1;
-        this.#pending.push({ job, index: slot.index, onlyNode: slot.onlyNode, reason: `rolling update to version ${job.version}`, replaces: outdated[0]!.id, reschedules: 0 });
+        this.#pending.push({ job, index: slot.index, onlyNode: slot.onlyNode, reason: `rolling update to version ${job.version}`, replaces: serving!.id, reschedules: 0 });
         continue;
       }
       if (kept.health !== 'healthy') unhealthyCurrent += 1;

@@ -259,3 +259,32 @@ describe('reconcile: plans', () => {
     assert.equal(w.running('many').length, 700);
   });
 });
+
+describe('reconcile: regressions found by the workloads simulation', () => {
+  const version = (n: number): JobSpec => web({ count: 1, env: { VERSION: String(n) }, update: { maxParallel: 1, healthyDeadlineMs: 60_000, minHealthyMs: 5000, autoRevert: false } });
+  const activeOf = (w: World, index: number) => w.fsm.allocs().filter((a) => a.job === 'web' && a.index === index && a.desired === 'run' && a.client !== 'lost' && a.client !== 'failed' && a.client !== 'complete');
+
+  it('a version registered during a rollout keeps one older instance in the slot, never three (seed 1)', () => {
+    const w = new World(['a', 'b', 'c']);
+    w.register(version(1));
+    w.settle();
+    const v1 = w.running('web')[0]!;
+    w.register(version(2));
+    w.step();
+    w.nodesAct();
+    assert.equal(activeOf(w, 0).length, 2, 'v2 starts next to v1');
+    const v2 = activeOf(w, 0).find((a) => a.id !== v1.id)!;
+    w.register(version(3));
+    const plan = w.step();
+    assert.ok(activeOf(w, 0).length <= 2, `at most old + new: ${activeOf(w, 0).map((a) => a.jobVersion).join(',')}`);
+    assert.deepEqual(plan.stop.map((s) => s.id), [v2.id], 'the rollout in flight is superseded; v1, the healthy old one, stays');
+    assert.match(plan.stop[0]!.reason, /^superseded by version 3/);
+    assert.equal(plan.place.length, 1);
+    assert.equal(plan.place[0]!.replaces, v1.id);
+    for (let i = 0; i < 10; i++) {
+      w.advance(5000);
+      w.settle();
+    }
+    assert.deepEqual(w.running('web').map((a) => a.jobVersion), [3]);
+  });
+});
