@@ -241,7 +241,11 @@ export class Agent implements KvApi {
     }
     this.#security.attach(this.#gossip, () => this.#consensus);
     // Workloads an earlier agent left running are taken up before the state says what to run.
-    await this.#workloads.start();
+    try {
+      await this.#workloads.start(this.#httpHost());
+    } catch (e) {
+      throw new AgentStartError(describeListenError(e, 'DNS', this.#httpHost(), this.config.ports.dns, '--dns-port'));
+    }
     if (this.#awaitingBootstrap()) await this.#startBootstrap(this.#gossip);
     await this.#runConsensus(this.#consensus, this.#gossip);
     this.#scheduleEpochWatch();
@@ -468,7 +472,7 @@ export class Agent implements KvApi {
       learners: [...(raft?.config.learners ?? [])].sort(),
       epoch: this.#consensus?.epoch ?? 0,
       state: this.#clusterState(),
-      ports: { http: this.#httpPort, rpc: this.#consensus?.port ?? null, gossip: this.#gossip?.port ?? null, dns: null },
+      ports: { http: this.#httpPort, rpc: this.#consensus?.port ?? null, gossip: this.#gossip?.port ?? null, dns: this.#workloads.dnsPort || null },
       bind: this.#httpHost(),
       security: { mode: this.#security.mode, certified: this.#security.certified },
       dataDir: this.dataDir,

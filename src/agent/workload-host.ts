@@ -21,6 +21,11 @@ import type { AgentConfig } from './config.ts';
 import type { Consensus } from './consensus.ts';
 import type { Logger } from './log.ts';
 import { SchedulerRunner } from './scheduler-runner.ts';
+import { buildCatalog, hostOf } from './jobs.ts';
+
+type Catalog = ReturnType<typeof buildCatalog>;
+import { startDnsServer, type DnsServer } from '../runtime/dns/server.ts';
+import type { DnsLookup, DnsServiceAnswer } from '../runtime/dns/responder.ts';
 import { MAX_LOG_READ_BYTES, WorkloadsRunner } from './workloads.ts';
 
 const LOGS_METHOD = 'alloc.logs';
@@ -65,6 +70,9 @@ export class WorkloadHost {
   readonly #codec = new MessageCodec(AllocOpsMessages, { maxMessageBytes: 2 * MAX_LOG_READ_BYTES });
   #scheduler: SchedulerRunner | undefined;
   #consensus: Consensus | undefined;
+  #dns: DnsServer | undefined;
+  /** The service catalog as of an applied index: DNS answers many queries per change. */
+  #catalog: { index: number; fsm: ClusterFsm; entries: Catalog } | undefined;
 
   constructor(init: WorkloadHostInit) {
     this.#o = init;
@@ -84,9 +92,45 @@ export class WorkloadHost {
     });
   }
 
-  /** Takes up the workloads a previous agent left running. */
-  async start(): Promise<void> {
+  /** Takes up the workloads a previous agent left running, and starts answering DNS. */
+  async start(host: string): Promise<void> {
     await this.runner.start();
+    this.#dns = await startDnsServer({ host, port: this.#o.config.ports.dns, lookup: this.#dnsLookup(), logger: this.#o.logger.child({ component: 'dns' }) });
+  }
+
+  /** The DNS port (0 before start). */
+  get dnsPort(): number {
+    return this.#dns?.port ?? 0;
+  }
+
+  /** Answers from this node's copy of the state: passing instances only. */
+  #dnsLookup(): DnsLookup {
+    const lower = (x: string): string => x.toLowerCase();
+    return {
+      services: (name: string, tag?: string): DnsServiceAnswer => {
+        const entry = [...this.#catalogNow().values()].find((e) => lower(e.name) === name);
+        if (entry === undefined) return { exists: false, instances: [] };
+        const instances = entry.instances
+          .filter((i) => i.status === 'passing' && i.address !== null && i.port !== null && (tag === undefined || i.tags.some((t) => lower(t) === tag)))
+          .map((i) => ({ node: i.node, address: i.address!, port: i.port! }));
+        return { exists: true, instances };
+      },
+      node: (name: string): string | undefined => {
+        const fsm = this.#consensus?.machine.fsm;
+        const record = fsm?.nodes().find((n) => lower(n.id) === name);
+        return record === undefined ? undefined : (hostOf(record.rpcAddr) ?? undefined);
+      },
+    };
+  }
+
+  #catalogNow(): Catalog {
+    const fsm = this.#consensus?.machine.fsm;
+    if (fsm === undefined) return new Map();
+    const cached = this.#catalog;
+    if (cached !== undefined && cached.fsm === fsm && cached.index === fsm.appliedIndex) return cached.entries;
+    const entries = buildCatalog(fsm);
+    this.#catalog = { index: fsm.appliedIndex, fsm, entries };
+    return entries;
   }
 
   /** Follows a (new) consensus: the runner reads its state, the leader schedules. */
@@ -120,6 +164,7 @@ export class WorkloadHost {
     if (leave) await this.runner.stopAll();
     else await this.runner.detachAll();
     await this.health.close();
+    await this.#dns?.close();
   }
 
   /** The scheduler's view of the nodes (for `job plan`); empty before consensus runs. */
@@ -213,3 +258,4 @@ export class WorkloadHost {
     return encoded.value;
   }
 }
+

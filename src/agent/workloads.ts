@@ -421,7 +421,8 @@ export class WorkloadsRunner {
       SAPPERS_ADDR: this.#o.apiUrl(),
       SAPPERS_TOKEN: this.allocToken(alloc.id),
     };
-    for (const [label, port] of Object.entries(alloc.ports)) env[`SAPPERS_PORT_${label.toUpperCase().replace(/-/g, '_')}`] = String(port);
+    // The label as written (Nomad's NOMAD_PORT_<label>); a dash is not valid in a variable name.
+    for (const [label, port] of Object.entries(alloc.ports)) env[`SAPPERS_PORT_${label.replace(/-/g, '_')}`] = String(port);
     return {
       allocId: alloc.id,
       job: alloc.job,

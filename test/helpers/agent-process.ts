@@ -47,7 +47,7 @@ export interface AgentProcess {
 export async function startAgent(args: readonly string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<AgentProcess> {
   // Tests run many agents on one host at once: unless a test pins a port, let the OS pick.
   const extra: string[] = [];
-  for (const flag of ['--http-port', '--rpc-port', '--gossip-port']) if (!args.includes(flag)) extra.push(flag, '0');
+  for (const flag of ['--http-port', '--rpc-port', '--gossip-port', '--dns-port']) if (!args.includes(flag)) extra.push(flag, '0');
   if (!['--insecure', '--dev', '--cluster-key-file'].some((f) => args.includes(f))) {
     extra.push('--cluster-key-file', testSecrets().keyFile, '--management-token-file', testSecrets().tokenFile);
   }

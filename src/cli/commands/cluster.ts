@@ -131,7 +131,7 @@ async function startNode(dir: string, id: string, joinAddr: string | undefined, 
   const out = await open(log, 'a');
   const args = [
     ...process.execArgv, script, 'agent', '--data-dir', dataDir, '--node-id', id, '--bind', '127.0.0.1',
-    '--http-port', '0', '--rpc-port', '0', '--gossip-port', '0', '--gossip-preset', 'local', '--learner-stable-ms', '2000',
+    '--http-port', '0', '--rpc-port', '0', '--gossip-port', '0', '--dns-port', '0', '--gossip-preset', 'local', '--learner-stable-ms', '2000',
     ...(joinAddr === undefined ? [] : ['--join', joinAddr]),
     ...security,
   ];
