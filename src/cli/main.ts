@@ -13,6 +13,8 @@ import { kvCommand } from './commands/kv.ts';
 import { leaveCommand } from './commands/leave.ts';
 import { operatorCommand } from './commands/operator.ts';
 import { jobCommand } from './commands/job.ts';
+import { allocCommand } from './commands/alloc.ts';
+import { servicesCommand } from './commands/services.ts';
 import { snapshotCommand } from './commands/snapshot.ts';
 import { execCommand } from './commands/exec.ts';
 import { CliError } from './errors.ts';
@@ -36,6 +38,8 @@ export function buildProgram(): Command {
   program.addCommand(operatorCommand());
   program.addCommand(snapshotCommand());
   program.addCommand(jobCommand());
+  program.addCommand(allocCommand());
+  program.addCommand(servicesCommand());
   program.addCommand(execCommand());
   program.addCommand(clusterCommand());
   program.addCommand(keygenCommand());

@@ -7,6 +7,10 @@ import type { RestoreResult } from '../api/snapshot.ts';
 import type { SessionView } from '../api/sessions.ts';
 import type { EventsPageSchema } from '../api/streams.ts';
 import type { ExecLine, ExecRequest } from '../api/exec.ts';
+import type { AllocSummary, JobHistoryView, JobListEntry, JobPlanView, JobRunResult, JobStatusView, JobStopResult } from '../api/jobs.ts';
+import type { AllocLogsView, AllocRestartResult, AllocView, LogStream } from '../api/allocs.ts';
+import type { ServiceSummary, ServiceView } from '../api/services.ts';
+import type { JobSpec } from '../core/scheduler/job.ts';
 import { readSse, type SseMessage } from './sse.ts';
 
 export type EventsPage = Static<typeof EventsPageSchema>;
@@ -217,6 +221,75 @@ export class SappersClient {
     return this.#request('GET', `/v1/kv?${query.toString()}`);
   }
 
+  // --- Jobs, allocations, services (src/api/jobs.ts, allocs.ts, services.ts) ------------------
+
+  /** Registers (runs) a job; a spec equal to the running one changes nothing (changed: false). */
+  jobRun(spec: JobSpec): Promise<JobRunResult> {
+    return this.#request('POST', '/v1/jobs', jsonBody({ spec }), this.#timeoutMs, 'application/json');
+  }
+
+  /** What running the spec would do now (a dry run: nothing changes). */
+  jobPlan(spec: JobSpec, options: { stale?: boolean } = {}): Promise<JobPlanView> {
+    return this.#request('POST', `/v1/jobs/plan${options.stale ? '?stale' : ''}`, jsonBody({ spec }), this.#timeoutMs, 'application/json');
+  }
+
+  jobs(options: { stale?: boolean } = {}): Promise<JobListEntry[]> {
+    return this.#request('GET', `/v1/jobs${options.stale ? '?stale' : ''}`);
+  }
+
+  jobStatus(name: string, options: { stale?: boolean } = {}): Promise<JobStatusView> {
+    return this.#request('GET', `/v1/jobs/${encodeURIComponent(name)}${options.stale ? '?stale' : ''}`);
+  }
+
+  /** Stops the job (its allocations are stopped by the scheduler); purge also forgets it and its history. */
+  jobStop(name: string, options: { purge?: boolean } = {}): Promise<JobStopResult> {
+    return this.#request('DELETE', `/v1/jobs/${encodeURIComponent(name)}${options.purge ? '?purge' : ''}`);
+  }
+
+  jobHistory(name: string, options: { stale?: boolean } = {}): Promise<JobHistoryView> {
+    return this.#request('GET', `/v1/jobs/${encodeURIComponent(name)}/history${options.stale ? '?stale' : ''}`);
+  }
+
+  allocs(options: { job?: string; node?: string; stale?: boolean } = {}): Promise<AllocSummary[]> {
+    const query = new URLSearchParams();
+    if (options.job !== undefined) query.set('job', options.job);
+    if (options.node !== undefined) query.set('node', options.node);
+    if (options.stale) query.set('stale', '');
+    const q = query.toString();
+    return this.#request('GET', `/v1/allocs${q === '' ? '' : `?${q}`}`);
+  }
+
+  /** One allocation by ID or a unique prefix of at least 4 hex characters. */
+  alloc(idOrPrefix: string, options: { stale?: boolean } = {}): Promise<AllocView> {
+    return this.#request('GET', `/v1/allocs/${encodeURIComponent(idOrPrefix)}${options.stale ? '?stale' : ''}`);
+  }
+
+  /** A stretch of an allocation's log; a negative offset counts back from the end. Follow with nextOffset. */
+  allocLogs(idOrPrefix: string, options: { stream?: LogStream; offset?: number; limit?: number } = {}): Promise<AllocLogsView> {
+    const query = new URLSearchParams({ stream: options.stream ?? 'stdout' });
+    if (options.offset !== undefined) query.set('offset', String(options.offset));
+    if (options.limit !== undefined) query.set('limit', String(options.limit));
+    return this.#request('GET', `/v1/allocs/${encodeURIComponent(idOrPrefix)}/logs?${query.toString()}`);
+  }
+
+  /** Restarts a running allocation's task in place, on its node. */
+  allocRestart(idOrPrefix: string): Promise<AllocRestartResult> {
+    return this.#request('POST', `/v1/allocs/${encodeURIComponent(idOrPrefix)}/restart`, undefined, Math.max(this.#timeoutMs, 30_000));
+  }
+
+  services(options: { stale?: boolean } = {}): Promise<ServiceSummary[]> {
+    return this.#request('GET', `/v1/services${options.stale ? '?stale' : ''}`);
+  }
+
+  /** A service's instances; with passing, only those whose checks all pass. */
+  service(name: string, options: { passing?: boolean; stale?: boolean } = {}): Promise<ServiceView> {
+    const query = new URLSearchParams();
+    if (options.passing) query.set('passing', '');
+    if (options.stale) query.set('stale', '');
+    const q = query.toString();
+    return this.#request('GET', `/v1/services/${encodeURIComponent(name)}${q === '' ? '' : `?${q}`}`);
+  }
+
   /** The replicated state as a snapshot file (src/wire/snapshot-file.ts); linearizable unless stale. */
   async snapshotSave(options: { stale?: boolean } = {}): Promise<Uint8Array> {
     const path = `/v1/snapshot${options.stale ? '?stale' : ''}`;
@@ -293,6 +366,10 @@ async function errorOf(response: Response, method: string, path: string): Promis
     // not JSON: keep the generic message
   }
   return new ClientError(code, response.status, message);
+}
+
+function jsonBody(value: unknown): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(value));
 }
 
 /** Keys keep their slashes in the URL path; every other special character is escaped. */
