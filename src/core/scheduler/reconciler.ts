@@ -177,10 +177,16 @@ class Reconciliation {
     const spec = job.spec;
     const sha = taskSha256(spec);
     const active: Allocation[] = [];
+    const byId = new Map(list.map((a) => [a.id, a]));
+    let failure: string | undefined;
     for (const a of list) {
       if (!isActive(a)) continue;
       if (a.client === 'failed') {
         this.#stop(a, `failed: ${a.clientDetail || 'gave up restarting'}`);
+        // A rolling update's new instance that failed (its node gave up restarting it) fails the
+        // rollout: replacing it again would only churn while the old instance keeps serving.
+        const replaced = a.replaces === undefined ? undefined : byId.get(a.replaces);
+        if (a.taskSha256 === sha && replaced !== undefined && isActive(replaced) && replaced.taskSha256 !== sha) failure ??= `${a.id} failed (${a.clientDetail || 'gave up restarting'})`;
         continue;
       }
       if (a.client === 'complete') {
@@ -198,7 +204,6 @@ class Reconciliation {
     const rolloutFailed = deployment !== undefined && deployment.version === job.version && deployment.status === 'failed';
     let outdatedLeft = 0;
     let unhealthyCurrent = 0;
-    let failure: string | undefined;
 
     for (const slot of slots) {
       const current = slot.active.filter((a) => a.taskSha256 === sha);
@@ -223,7 +228,7 @@ class Reconciliation {
         const [serving, ...superseded] = outdated.sort(byPreference);
         for (const s of superseded) this.#stop(s, `superseded by version ${job.version}; ${serving!.id} keeps serving`);
         outdatedLeft += 1;
-        if (rolloutFailed || budget === 0) continue;
+        if (rolloutFailed || failure !== undefined || budget === 0) continue;
         budget -= 1;
         this.#pending.push({ job, index: slot.index, onlyNode: slot.onlyNode, reason: `rolling update to version ${job.version}`, replaces: serving!.id, reschedules: 0 });
         continue;

@@ -167,6 +167,22 @@ describe('reconcile: rolling updates', () => {
     assert.equal(w.fsm.job('web')?.version, 2, 'without autoRevert the job stays at the new version');
   });
 
+  it('a new instance that its node gives up on fails the rollout at once, without placing it again', () => {
+    const w = new World(['a', 'b', 'c']);
+    w.register(web());
+    w.settle();
+    const old = w.running('web').map((a) => a.id).sort();
+    w.register(v2());
+    w.step();
+    const fresh = w.fsm.allocs().find((a) => a.taskSha256 === taskSha256(v2()))!;
+    w.report(fresh.node, [{ id: fresh.id, client: 'failed', clientDetail: 'exited with code 1; giving up' }]);
+    const plan = w.step();
+    assert.equal(plan.place.length, 0, 'no second try of the broken version');
+    assert.equal(w.fsm.deployment('web')?.status, 'failed');
+    w.settle();
+    assert.deepEqual(w.running('web').map((a) => a.id).sort(), old);
+  });
+
   it('with autoRevert a failed rollout registers the old spec again', () => {
     const w = new World(['a', 'b', 'c']);
     w.register(web());
