@@ -475,6 +475,7 @@ export class Agent implements KvApi {
       ports: { http: this.#httpPort, rpc: this.#consensus?.port ?? null, gossip: this.#gossip?.port ?? null, dns: this.#workloads.dnsPort || null },
       bind: this.#httpHost(),
       security: { mode: this.#security.mode, certified: this.#security.certified },
+      drivers: this.#workloads.runner.capabilities(),
       dataDir: this.dataDir,
       startedAt: new Date(this.#startedWallMs).toISOString(),
       uptimeSeconds: Math.round((clock.nowMs() - this.#startedMs) / 100) / 10,

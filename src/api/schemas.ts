@@ -42,6 +42,8 @@ export const StatusSchema = Type.Object({
     mode: Type.Union([Type.Literal('secure'), Type.Literal('insecure'), Type.Literal('dev')]),
     certified: Type.Boolean(),
   }),
+  /** Workload drivers on this node and whether they enforce cpu and memory limits here (and how, or why not). */
+  drivers: Type.Record(Type.String(), Type.Object({ resourceLimits: Type.Union([Type.Literal('enforced'), Type.Literal('not-enforced')]), detail: Type.String() })),
   dataDir: Type.String(),
   startedAt: Type.String({ description: 'ISO 8601 wall-clock time the agent started' }),
   uptimeSeconds: Type.Number(),

@@ -24,6 +24,7 @@ export function statusCommand(): Command {
           ['Learners', status.learners],
           ['Ports', status.ports],
           ['Security', status.security.mode === 'secure' ? `secure (${status.security.certified ? 'certified' : 'waiting for its certificate'})` : `${status.security.mode}: no encryption, no TLS, no token`],
+          ['Drivers', Object.entries(status.drivers).map(([name, d]) => `${name}: limits ${d.resourceLimits} (${d.detail})`)],
           ['Data dir', status.dataDir],
           ['Started', status.startedAt],
           ['Uptime', `${status.uptimeSeconds}s`],
