@@ -93,6 +93,7 @@ export class WorkloadsRunner {
   readonly #unsubscribe: (() => void)[] = [];
   #consensus: WorkloadsConsensus | undefined;
   #caughtUp = false;
+  #catchingUp = false;
   #syncTimer: Timer | undefined;
   #reportTimer: Timer | undefined;
   #reporting = false;
@@ -123,13 +124,23 @@ export class WorkloadsRunner {
     this.#consensus = consensus;
     this.#caughtUp = false;
     this.#unsubscribe.push(consensus.machine.fsm.subscribe((n) => n.kind === 'workloads' && this.#scheduleSync(SYNC_DEBOUNCE_MS)));
+    this.#catchUp(consensus);
+  }
+
+  /** One read barrier: once it passes, the local state is as new as the cluster's (see #sync). */
+  #catchUp(consensus: WorkloadsConsensus): void {
+    if (this.#catchingUp) return;
+    this.#catchingUp = true;
     void consensus
       .linearizableRead()
       .then(() => {
         if (this.#consensus === consensus) this.#caughtUp = true;
       })
       .catch(() => undefined)
-      .finally(() => this.#scheduleSync(0));
+      .finally(() => {
+        this.#catchingUp = false;
+        this.#scheduleSync(0);
+      });
   }
 
   /** Drivers' resource enforcement on this node, for status. */
@@ -252,7 +263,11 @@ export class WorkloadsRunner {
         this.#report(alloc.id, { client: 'complete', clientDetail: 'stopped before it ran on this node' });
       }
     }
-    if (!this.#caughtUp) return;
+    if (!this.#caughtUp) {
+      // No leader to confirm against yet: try again on a later round.
+      if (this.#consensus !== undefined) this.#catchUp(this.#consensus);
+      return;
+    }
     // Only a caught-up state may declare a workload unknown: a lagging one has not heard of it yet.
     for (const t of this.#tracked.values()) {
       if (named.has(t.id) || t.phase === 'stopping') continue;
@@ -549,7 +564,8 @@ export class WorkloadsRunner {
 
   async #flushLoop(): Promise<void> {
     this.#reportTimer = undefined;
-    let retry = false;
+    // Between two consensus instances (a recovery, a rejoin) reports wait.
+    let retry = this.#consensus === undefined;
     try {
       await this.#flushReports();
     } catch (e) {
