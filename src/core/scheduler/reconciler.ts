@@ -198,7 +198,9 @@ class Reconciliation {
       active.push(a);
     }
     const slots = this.#slots(job, active, list);
-    const inFlight = slots.filter((s) => s.active.some((a) => a.taskSha256 === sha) && s.active.some((a) => a.taskSha256 !== sha)).length;
+    // A slot with two instances is in flight whatever their versions: old and new, or two older
+    // ones left by a superseded rollout (which wait for one to go; see below).
+    const inFlight = slots.filter((s) => s.active.some((a) => a.taskSha256 !== sha) && s.active.length > 1).length;
     let budget = Math.max(0, spec.update.maxParallel - inFlight);
     const deployment = this.#in.deployments.find((d) => d.job === spec.job);
     const rolloutFailed = deployment !== undefined && deployment.version === job.version && deployment.status === 'failed';
@@ -222,15 +224,30 @@ class Reconciliation {
           continue;
         }
         // A version registered while an earlier rollout was in flight leaves two older instances
-        // in the slot (old and the earlier new one): keep the better of them and stop the other,
-        // so that a slot never runs more than old + new (found by `npm run sim -- --seed 1
-        // --scenario workloads`: three active allocations in one slot).
-        const [serving, ...superseded] = outdated.sort(byPreference);
-        for (const s of superseded) this.#stop(s, `superseded by version ${job.version}; ${serving!.id} keeps serving`);
+        // in the slot (old and the earlier new one). One must go before a third starts, so that
+        // a slot never runs more than old + new. If one surely serves (healthy, node alive) the
+        // others go. Otherwise those that surely do not (unhealthy, node alive) go, keeping at
+        // least one, and while two might still serve (healthy on a node that is down now, or not
+        // yet known) the slot waits: stopping the wrong one can leave nothing serving. Found by
+        // the workloads simulation: seed 1 (three active allocations in a slot), then seeds 185
+        // and 34 (a first fix stopped the one that served) and 680 (waiting on two broken ones).
+        let serving = outdated[0]!;
+        if (outdated.length > 1) {
+          const alive = (a: Allocation): boolean => this.#nodes.get(a.node)?.liveness === 'alive';
+          const sure = outdated.filter((o) => o.health === 'healthy' && alive(o)).sort(byPreference)[0];
+          const maybe = outdated.filter((o) => !(o.health === 'unhealthy' && alive(o))).sort(byPreference);
+          const keep = sure !== undefined ? [sure] : maybe.length > 0 ? maybe : outdated.sort(byPreference).slice(0, 1);
+          for (const o of outdated) if (!keep.includes(o)) this.#stop(o, `superseded by version ${job.version}; ${keep[0]!.id} stays`);
+          if (keep.length > 1) {
+            outdatedLeft += 1;
+            continue;
+          }
+          serving = keep[0]!;
+        }
         outdatedLeft += 1;
         if (rolloutFailed || failure !== undefined || budget === 0) continue;
         budget -= 1;
-        this.#pending.push({ job, index: slot.index, onlyNode: slot.onlyNode, reason: `rolling update to version ${job.version}`, replaces: serving!.id, reschedules: 0 });
+        this.#pending.push({ job, index: slot.index, onlyNode: slot.onlyNode, reason: `rolling update to version ${job.version}`, replaces: serving.id, reschedules: 0 });
         continue;
       }
       if (kept.health !== 'healthy') unhealthyCurrent += 1;
@@ -242,11 +259,22 @@ class Reconciliation {
         outdatedLeft -= 1;
       } else if (verdict !== 'waiting') {
         failure ??= `${kept.id} ${verdict}`;
-        this.#stop(kept, `rolling update to version ${job.version} failed: ${verdict}; the old instance keeps serving`);
+        // Stopping the new instance only helps while an old one serves (healthy, on a node that
+        // is up). Otherwise the slot would be left with nothing, and a lost or failed old
+        // instance would be replaced by this version again anyway (found by the workloads
+        // simulation, seeds 14 and 44: old instance on a dead node; seed 359: old instance of a
+        // broken version; each time the only healthy instance of a slot was stopped).
+        if (outdated.some((o) => o.health === 'healthy' && !this.#down(o))) this.#stop(kept, `rolling update to version ${job.version} failed: ${verdict}; the old instance keeps serving`);
       }
     }
 
     this.#trackDeployment(job, deployment, { outdatedLeft, unhealthyCurrent, failure });
+  }
+
+  /** Its node is not up (dead within its grace, left or unknown): it serves no one for now. */
+  #down(a: Allocation): boolean {
+    const node = this.#nodes.get(a.node);
+    return node === undefined || (node.liveness !== 'alive' && node.liveness !== 'suspect');
   }
 
   /** A dead node past its grace (or one that left): its allocation is lost and is stopped. */

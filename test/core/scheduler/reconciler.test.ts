@@ -295,12 +295,88 @@ describe('reconcile: regressions found by the workloads simulation', () => {
     assert.ok(activeOf(w, 0).length <= 2, `at most old + new: ${activeOf(w, 0).map((a) => a.jobVersion).join(',')}`);
     assert.deepEqual(plan.stop.map((s) => s.id), [v2.id], 'the rollout in flight is superseded; v1, the healthy old one, stays');
     assert.match(plan.stop[0]!.reason, /^superseded by version 3/);
-    assert.equal(plan.place.length, 1);
-    assert.equal(plan.place[0]!.replaces, v1.id);
+    assert.equal(plan.place.length, 0, 'the slot still counted as in flight this round');
+    w.nodesAct();
+    const next = w.step();
+    assert.equal(next.place.length, 1);
+    assert.equal(next.place[0]!.replaces, v1.id);
     for (let i = 0; i < 10; i++) {
       w.advance(5000);
       w.settle();
     }
     assert.deepEqual(w.running('web').map((a) => a.jobVersion), [3]);
+  });
+
+  /** v1 runs healthy on one node; v2 is placed next to it (pending) and not acted on. */
+  const rolloutInFlight = (count = 1, nodes = ['a', 'b', 'c']) => {
+    const w = new World(nodes);
+    const spec = (n: number): JobSpec => ({ ...version(n), count });
+    w.register(spec(1));
+    w.settle();
+    w.register(spec(2));
+    w.step();
+    const v1 = w.running('web').find((a) => a.index === 0)!;
+    const v2 = activeOf(w, 0).find((a) => a.id !== v1.id)!;
+    return { w, spec, v1, v2 };
+  };
+
+  it('with two older instances and neither surely serving, the slot waits instead of stopping one (seeds 185, 34)', () => {
+    const { w, spec, v1, v2 } = rolloutInFlight();
+    // v1's node goes down (it may be only cut off and still serving); v2 is not known healthy yet.
+    w.setLiveness(v1.node, 'dead');
+    w.register(spec(3));
+    const plan = w.step();
+    assert.deepEqual([plan.stop.length, plan.place.length], [0, 0], 'nothing stopped, no third instance');
+    // v2 turns healthy on a live node: now it surely serves and v1 goes.
+    w.report(v2.node, [{ id: v2.id, client: 'running', health: 'healthy' }]);
+    const after = w.step();
+    assert.deepEqual(after.stop.map((s) => s.id), [v1.id]);
+    assert.match(after.stop[0]!.reason, new RegExp(`superseded by version 3; ${v2.id} stays`));
+  });
+
+  it('with two older instances that both report unhealthy, one goes so that the rollout can go on (seed 680)', () => {
+    const { w, spec, v1, v2 } = rolloutInFlight();
+    w.report(v1.node, [{ id: v1.id, health: 'unhealthy' }]);
+    w.report(v2.node, [{ id: v2.id, client: 'running', health: 'unhealthy' }]);
+    w.register(spec(3));
+    const plan = w.step();
+    assert.equal(plan.stop.length, 1);
+    assert.equal(activeOf(w, 0).length, 1);
+  });
+
+  it('a slot waiting with two older instances counts against maxParallel (seed 352)', () => {
+    const { w, spec, v1 } = rolloutInFlight(2, ['a', 'b', 'c', 'd']);
+    w.setLiveness(v1.node, 'dead');
+    w.register(spec(3));
+    w.step();
+    const doubled = [0, 1].filter((i) => activeOf(w, i).length === 2).length;
+    assert.equal(doubled, 1, 'at most maxParallel (1) indexes with two active allocations');
+  });
+
+  it('a failed rollout keeps the new instance when no old one serves: old on a dead node (seeds 14, 44)', () => {
+    const { w, v1, v2 } = rolloutInFlight();
+    w.settings = { ...w.settings, lostGraceMs: 120_000 };
+    w.setLiveness(v1.node, 'dead');
+    w.report(v2.node, [{ id: v2.id, client: 'running' }]);
+    w.advance(60_000);
+    const plan = w.step();
+    assert.equal(w.fsm.deployment('web')?.status, 'failed', 'the deadline was missed: the rollout failed');
+    assert.ok(!plan.stop.some((s) => s.id === v2.id), 'but the new instance stays: the old one serves no one');
+    assert.equal(w.fsm.alloc(v2.id)!.desired, 'run');
+  });
+
+  it('a failed rollout keeps the new instance when no old one serves: old one unhealthy (seed 359)', () => {
+    const { w, v1, v2 } = rolloutInFlight();
+    w.report(v1.node, [{ id: v1.id, health: 'unhealthy' }]);
+    w.report(v2.node, [{ id: v2.id, client: 'running' }]);
+    w.advance(60_000);
+    const plan = w.step();
+    assert.equal(w.fsm.deployment('web')?.status, 'failed');
+    assert.ok(!plan.stop.some((s) => s.id === v2.id));
+    // With the old instance healthy, the failed new one is stopped as before.
+    const other = rolloutInFlight();
+    other.w.report(other.v2.node, [{ id: other.v2.id, client: 'running' }]);
+    other.w.advance(60_000);
+    assert.deepEqual(other.w.step().stop.map((s) => s.id), [other.v2.id]);
   });
 });
