@@ -8,6 +8,7 @@ import { runRaftBench } from './raft.bench.ts';
 import { runRaftWireBench } from './raft-wire.bench.ts';
 import { runSchedulerBench } from './scheduler.bench.ts';
 import { runWalBench } from './wal.bench.ts';
+import { runWorkloadsBench } from './workloads.bench.ts';
 
 export interface BenchContext {
   /** Short runs, for a smoke check (seconds, not minutes). */
@@ -29,6 +30,7 @@ const BENCHMARKS: Readonly<Record<string, (ctx: BenchContext) => Promise<BenchRe
   'raft-wire': runRaftWireBench,
   raft: runRaftBench,
   scheduler: runSchedulerBench,
+  workloads: runWorkloadsBench,
 };
 
 /** Too long for a default run: these run only when named. */
