@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { JobSpec } from '../../../src/core/scheduler/job.ts';
 import { taskSha256 } from '../../../src/core/scheduler/reconciler.ts';
+import { holdsResources } from '../../../src/core/fsm/allocs.ts';
 import { job } from './fixtures.ts';
 import { World } from './world.ts';
 
@@ -378,5 +379,29 @@ describe('reconcile: regressions found by the workloads simulation', () => {
     other.w.report(other.v2.node, [{ id: other.v2.id, client: 'running' }]);
     other.w.advance(60_000);
     assert.deepEqual(other.w.step().stop.map((s) => s.id), [other.v2.id]);
+  });
+});
+
+describe('reconcile: capacity under report latency (workloads simulation)', () => {
+  it('room of a pending allocation told to stop is not handed out until its node says it ended (seed 3, jobs x3)', () => {
+    const w = new World(['a']);
+    const big = (name: string): JobSpec => job(name, { cpuMillis: 3000 });
+    w.register(big('first'));
+    w.step();
+    const first = w.fsm.allocs()[0]!;
+    assert.equal(first.client, 'pending');
+    w.apply({ type: 'job.deregister', job: 'first' });
+    w.step();
+    assert.deepEqual([w.fsm.alloc(first.id)!.desired, w.fsm.alloc(first.id)!.client], ['stop', 'pending']);
+    w.register(big('second'));
+    w.step();
+    // The node had started it: its report arrives after the stop.
+    w.report('a', [{ id: first.id, client: 'running', health: 'healthy' }]);
+    const held = w.fsm.allocs().filter(holdsResources).reduce((sum, a) => sum + a.cpuMillis, 0);
+    assert.ok(held <= 4000, `node a holds ${held}m cpu of 4000m`);
+    assert.equal(w.running('second').length + w.fsm.allocs().filter((a) => a.job === 'second').length, 0, 'the second job waits for the room');
+    w.report('a', [{ id: first.id, client: 'complete', clientDetail: 'stopped' }]);
+    w.settle();
+    assert.equal(w.running('second').length, 1, 'placed once the node has stopped the first');
   });
 });
