@@ -6,12 +6,15 @@
 //   loss changes, stalled disks) for faultPhaseMs, then everything healed and a liveness phase.
 // echo-nosync: the same with the ack-before-fsync bug planted; the durability invariant is
 //   expected to catch it (evidence that the simulator finds real bugs).
+// workloads: the reconciler, node runners and fake drivers under node crashes, flaps,
+//   isolations, leader changes and job updates (see workloads-scenario.ts for the invariants).
 
 import { applyFaultSchedule, randomFaultSchedule } from './faults.ts';
 import { EchoMonitor, EchoNode, installEchoInvariants } from './echo.ts';
 import { Simulation, type RunResult } from './simulation.ts';
 import { raftScenario } from './raft-scenario.ts';
 import { swimScenario } from './swim-scenario.ts';
+import { workloadsScenario } from './workloads-scenario.ts';
 
 export interface ScenarioRunOptions {
   readonly seed: number;
@@ -126,5 +129,11 @@ export const SCENARIOS: Readonly<Record<string, Scenario>> = {
     'Raft, 3/5/7 voters plus 2 spare nodes, a client writing and reading, configuration changes and snapshots, random partitions, loss, crashes with torn writes and restarts for 8 s, then 6 s healed: safety after every step, then a leader must commit',
     { voterChoices: [3, 5, 7], spareNodes: 2, faultPhaseMs: 8000, livenessPhaseMs: 6000, snapshotEveryEntries: 40, meanFaultGapMs: 400 },
     (seed, maxSteps) => replayCommand('raft', seed, maxSteps),
+  ),
+  workloads: workloadsScenario(
+    'workloads',
+    'reconciler, node runners and fake drivers, 3-7 nodes, node crashes, flaps, isolations, leader changes, loss, job updates (broken versions too), scaling and stops for 90 s, then 60 s healed: capacity, instances per index, no kill before healthy, no rescheduling on flaps after every step, then everything runs as asked',
+    { nodeChoices: [3, 4, 5, 6, 7], faultPhaseMs: 90_000, quietPhaseMs: 60_000, lostGraceMs: 8000, meanFaultGapMs: 4000, meanOperatorGapMs: 6000 },
+    (seed, maxSteps) => replayCommand('workloads', seed, maxSteps),
   ),
 };
