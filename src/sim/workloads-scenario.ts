@@ -36,9 +36,13 @@
 //                  indexes with two;
 //   3 serving      never kill old before new is healthy: an index of a service job that had a
 //                  running, healthy task (as the fake driver knows it) loses its last one only
-//                  to a fault (a crash, critical health, a node crash, the kill of an instance
-//                  the leader had declared lost), never to the scheduler alone; the excuse lasts
-//                  until a task of that index turns healthy again;
+//                  to a fault, never to the scheduler alone. Faults: a task crash or critical
+//                  check, a node crash, the kill of an instance the leader declared lost. The
+//                  excuse lasts until a task of the index turns healthy again, or while an
+//                  instance a fault took down is still wanted (the brief's "count minus the
+//                  instances lost to faults"); a kill decided within STALE_VIEW_MS of a fault on
+//                  the index (the state had not heard of it yet), or delayed by its node being
+//                  cut off, is the fault's doing too;
 //   4 flaps        an allocation is declared lost only if its node has been unreachable for at
 //                  least lostGraceMs (gaps too short for gossip to see the node alive again are
 //                  counted as down): no rescheduling on a flap;
