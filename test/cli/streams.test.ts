@@ -13,12 +13,12 @@ after(async () => {
 });
 
 /** Collects the first n messages of a stream (bounded wait; the stream is aborted after). */
-async function take(stream: AsyncGenerator<SseMessage>, n: number, controller: AbortController): Promise<SseMessage[]> {
+async function take(stream: AsyncGenerator<SseMessage>, n: number, controller: AbortController, keep: (m: SseMessage) => boolean = () => true): Promise<SseMessage[]> {
   const out: SseMessage[] = [];
   const timer = setTimeout(() => controller.abort(), 20_000);
   try {
     for await (const m of stream) {
-      out.push(m);
+      if (keep(m)) out.push(m);
       if (out.length >= n) break;
     }
   } finally {
@@ -38,7 +38,9 @@ describe('event log and watches (real agent)', { concurrency: false }, () => {
     const live = new AbortController();
     const watching = take(client.watch('app/', from, live.signal), 3, live);
     const following = new AbortController();
-    const events = take(client.followEvents(1, following.signal), 4, following);
+    // The agent records its own events too (the autopilot registers the node): only the KV ones count here.
+    const isKv = (m: SseMessage): boolean => (JSON.parse(m.data) as { type: string }).type.startsWith('kv.');
+    const events = take(client.followEvents(1, following.signal), 4, following, isKv);
     await client.kvPut('app/a', '1');
     await client.kvPut('other', 'x');
     await client.kvPut('app/b', '2');
@@ -59,7 +61,8 @@ describe('event log and watches (real agent)', { concurrency: false }, () => {
     const verify = await runCli(['--addr', agent.addr, 'events', 'verify', '--json']);
     assert.equal(verify.code, 0, verify.stderr);
     const result = JSON.parse(verify.stdout) as { ok: boolean; checked: number };
-    assert.deepEqual([result.ok, result.checked], [true, 4]);
+    assert.equal(result.ok, true);
+    assert.ok(result.checked >= 4, `checked ${result.checked} events`);
   });
 
   it('refuses bad parameters with a clear error', async () => {
