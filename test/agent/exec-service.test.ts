@@ -240,7 +240,9 @@ describe('exec service', () => {
   });
 
   it('a slow reader slows the polling but keeps the command alive (empty polls tell the node the origin is still there)', async () => {
-    const [a] = cluster([{ id: 'a', limits: { abandonAfterMs: 300 } }]);
+    // Abandonment after 1 s, a reader stalled for 3 s: generous to a loaded machine, whose event
+    // loop may pause for a few hundred ms between the keepalive polls.
+    const [a] = cluster([{ id: 'a', limits: { abandonAfterMs: 1000 } }]);
     const lines: ExecLine[] = [];
     let stalled = false;
     const sink: ExecSink = {
@@ -249,7 +251,7 @@ describe('exec service', () => {
       waitForRoom: () => {
         if (stalled || !lines.some((l) => l.kind === 'output')) return Promise.resolve();
         stalled = true;
-        return new Promise((resolve) => setTimeout(resolve, 2000));
+        return new Promise((resolve) => setTimeout(resolve, 3000));
       },
     };
     const summary = await a!.service.prepare({ argv: ['sh', '-c', 'echo one; sleep 1; echo two'] }).run(sink, new AbortController().signal);
