@@ -29,7 +29,7 @@
 //   node bench/workloads.bench.ts [--quick] [--count N]
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -40,6 +40,7 @@ import type { JobListEntry } from '../src/api/jobs.ts';
 import { MAX_PLAN_ITEMS } from '../src/core/fsm/allocs.ts';
 import { MIN_CPU_MILLIS } from '../src/wire/job.ts';
 import { parseJobFile } from '../src/wire/job-file.ts';
+import { parseCgroupMounts, parseSelfCgroup, planCgroups } from '../src/drivers/process/cgroups.ts';
 import { BenchChild, readRssBytes } from './lib/child.ts';
 import { CleanupStack } from './lib/cleanup.ts';
 import { sleep } from './lib/clusters.ts';
@@ -72,6 +73,11 @@ const STOP_DEADLINE_PER_INSTANCE_MS = 200;
 const MIN_PHASE_DEADLINE_MS = 60_000;
 const LEFTOVER_WAIT_MS = 5_000;
 const AGENT_STOP_MS = 10_000;
+/** The driver's default cgroup subtree name (ProcessDriverOptions.cgroupParentName). */
+const CGROUP_PARENT_NAME = 'sappers';
+/** Killed tasks must be reaped (by init, once their agent is gone) before their cgroup can go: up to 5 s. */
+const CGROUP_REMOVE_ATTEMPTS = 100;
+const CGROUP_REMOVE_WAIT_MS = 50;
 const CLI = fileURLToPath(new URL('../src/cli/bin.ts', import.meta.url));
 const MIB = 1024 * 1024;
 
@@ -227,6 +233,62 @@ function killTasks(root: string): number {
   return found.length;
 }
 
+/**
+ * The directories the agents' process driver makes task cgroups in (planned as the driver does,
+ * src/drivers/process/cgroups.ts; the agents inherit this process's cgroups), [] without any.
+ */
+function taskCgroupParents(): string[] {
+  try {
+    const mounts = parseCgroupMounts(readFileSync('/proc/self/mountinfo', 'utf8'));
+    const unified = mounts.find((m) => m.fstype === 'cgroup2');
+    let v2Controllers = '';
+    try {
+      if (unified !== undefined) v2Controllers = readFileSync(`${unified.mountPoint}/cgroup.controllers`, 'utf8');
+    } catch {
+      v2Controllers = '';
+    }
+    const plan = planCgroups(mounts, parseSelfCgroup(readFileSync('/proc/self/cgroup', 'utf8')), v2Controllers, CGROUP_PARENT_NAME);
+    return plan.version === 'none' ? [] : plan.parents.map((p) => p.dir);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Task cgroups of this run's allocations (named <allocId>.<runId>) that their driver did not
+ * remove, because their agent was killed first (before the task ended, or even before it wrote
+ * driver/task.json): removed once their killed processes are gone. Bounded waits (Atomics.wait:
+ * cleanup runs synchronously, even from a signal handler).
+ */
+function removeTaskCgroups(root: string, parents: readonly string[]): number {
+  const ours = new Set<string>();
+  for (const node of readdirSafe(root)) for (const alloc of readdirSafe(join(root, node, 'allocs'))) ours.add(alloc);
+  if (ours.size === 0) return 0;
+  const dirs = parents.flatMap((parent) => readdirSafe(parent).filter((name) => ours.has(name.split('.')[0]!)).map((name) => join(parent, name)));
+  let left = dirs;
+  for (let attempt = 0; attempt < CGROUP_REMOVE_ATTEMPTS && left.length > 0; attempt++) {
+    if (attempt > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, CGROUP_REMOVE_WAIT_MS);
+    left = left.filter((dir) => {
+      try {
+        rmdirSync(dir);
+        return false;
+      } catch (e) {
+        return (e as NodeJS.ErrnoException).code !== 'ENOENT';
+      }
+    });
+  }
+  if (left.length > 0) process.stderr.write(`workloads bench: ${left.length} task cgroup(s) still busy, left in place, e.g. ${left[0]}\n`);
+  return dirs.length - left.length;
+}
+
+function readdirSafe(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
 /** `pgrep -fc 'sleep 100000'`: every such process on the host, ours or not (another run's). */
 function pgrepCount(): number {
   try {
@@ -358,11 +420,14 @@ export async function runWorkloadsBench(ctx: BenchContext, countOverride?: numbe
   const cleanup = new CleanupStack();
   cleanup.install();
   const root = mkdtempSync(join(tmpdir(), 'sappers-bench-workloads-'));
+  const cgroupParents = taskCgroupParents();
   // Undone newest first: the agents (so nothing restarts a task), then the tasks, then the files.
   cleanup.add(`temp dir ${root}`, () => rmSync(root, { recursive: true, force: true }));
   cleanup.add(`task processes under ${root}`, () => {
     const killed = killTasks(root);
     if (killed > 0) process.stderr.write(`workloads bench: killed ${killed} leftover task process(es)\n`);
+    const removed = removeTaskCgroups(root, cgroupParents);
+    if (removed > 0) process.stderr.write(`workloads bench: removed ${removed} leftover task cgroup(s)\n`);
   });
   const rows: Array<Record<string, string | number>> = [];
   const notes: string[] = [];
@@ -406,7 +471,8 @@ export async function runWorkloadsBench(ctx: BenchContext, countOverride?: numbe
       return c.running >= count;
     });
     const afterRun = agents.map(sampleAgent);
-    const indexRunning = (await leader.client.status()).commitIndex;
+    const statusRunning = await leader.client.status();
+    const indexRunning = statusRunning.commitIndex;
     const tasks = taskProcesses(root);
 
     // The full listing, once: what a poll through it would cost, and the state's own clocks.
@@ -439,7 +505,8 @@ export async function runWorkloadsBench(ctx: BenchContext, countOverride?: numbe
       return done;
     });
     const afterStop = agents.map(sampleAgent);
-    const indexStopped = (await leader.client.status()).commitIndex;
+    const statusStopped = await leader.client.status();
+    const indexStopped = statusStopped.commitIndex;
     const stoppedAllocs = await leader.client.allocs({ job: JOB_NAME, stale: true });
     const stateStoppedMs = Math.max(...stoppedAllocs.map((a) => a.modifiedAtMs)) - stopWallMs;
     let leftovers = ourTaskPids(root).length;
@@ -503,7 +570,7 @@ export async function runWorkloadsBench(ctx: BenchContext, countOverride?: numbe
       `times are ms after jobRun() returned (job stop: after jobStop() returned; that call took ${ms(stopStart - stopCallStart)} ms); polled: GET /v1/jobs?stale on the leader every ${POLL_MS} ms (${p.polls.length + stopPolls.length} polls, median ${ms(percentile([...p.polls, ...stopPolls], 50))} ms, p95 ${ms(percentile([...p.polls, ...stopPolls], 95))} ms, max ${ms(Math.max(...p.polls, ...stopPolls))} ms); state clocks: the latest allocation createdAtMs (placed) / modifiedAtMs (running, complete) less the wall time at return`,
       `first placed after ${ms(p.firstPlacedMs)} ms (polled), first running after ${ms(p.firstRunningMs)} ms (polled) / ${ms(stateFirstRunningMs)} ms (state clocks); placed per node: ${[...perNode.entries()].sort().map(([n, c]) => `${n} ${c}`).join(', ')}; failed while starting: ${p.failed}`,
       `GET /v1/allocs?job=${JOB_NAME}&stale with ${allocs.length} allocations: ${Math.round(listBytes / 1024)} KiB of JSON, ${listMs.map((v) => Math.round(v)).join(' / ')} ms (3 calls): the API has a cheaper count in GET /v1/jobs (instances: placed, running, ...), used for polling here`,
-      `raft commit index: ${indexBefore} before, ${indexRunning} all running (+${indexRunning - indexBefore}), ${indexStopped} all stopped (+${indexStopped - indexRunning})`,
+      `raft commit index: ${indexBefore} before, ${indexRunning} all running (+${indexRunning - indexBefore}), ${indexStopped} all stopped (+${indexStopped - indexRunning}); term ${status.term} -> ${statusRunning.term} -> ${statusStopped.term}, leader ${statusStopped.leader ?? 'none'} at the end${statusStopped.term === status.term ? '' : ' (AN ELECTION HAPPENED DURING THE RUN)'}`,
       ...agents.map((a, i) => {
         const b = before[i]!;
         const r = afterRun[i]!;
