@@ -110,6 +110,8 @@ interface PendingPlacement {
   readonly reason: string;
   readonly replaces?: string | undefined;
   readonly reschedules: number;
+  /** The node where the instance it replaces failed (placement steers away from it). */
+  readonly failedOn?: string | undefined;
 }
 
 export function reconcile(input: ReconcileInput): ReconcilePlan {
@@ -367,7 +369,7 @@ class Reconciliation {
         reschedules = previous.reschedules;
       }
     }
-    this.#pending.push({ job, index: slot.index, onlyNode: slot.onlyNode, reason, replaces: previous?.id, reschedules });
+    this.#pending.push({ job, index: slot.index, onlyNode: slot.onlyNode, reason, replaces: previous?.id, reschedules, failedOn: previous?.client === 'failed' ? previous.node : undefined });
   }
 
   #completed(all: readonly Allocation[], index: number): boolean {
@@ -425,8 +427,12 @@ class Reconciliation {
     if (this.#pending.length === 0) return { placed: [], blocked: [] };
     const nodes: NodeInfo[] = this.#in.nodes.map((n) => ({ ...n, eligible: n.eligible && n.liveness === 'alive' }));
     // Everything that holds resources counts, even what this plan stops: a stopping instance
-    // frees its node only once it has stopped, and a failed one steers its replacement away.
+    // frees its node only once it has stopped.
     const placements: Placement[] = this.#in.allocs.filter(holdsResources).map((a) => ({ job: a.job, index: a.index, node: a.node, cpuMillis: a.cpuMillis, memoryMB: a.memoryMB, ports: a.ports }));
+    // A failed instance holds nothing, but counts as one of its job's on its node, so that its
+    // replacement goes elsewhere when another node can take it (the scorer keeps a job's
+    // instances apart).
+    for (const p of this.#pending) if (p.failedOn !== undefined) placements.push({ job: p.job.spec.job, index: p.index, node: p.failedOn, cpuMillis: 0, memoryMB: 0, ports: {} });
     const asks: PlacementAsk[] = [];
     const byAsk = new Map<string, PendingPlacement[]>();
     for (const p of this.#pending) {

@@ -116,6 +116,17 @@ describe('reconcile: failures', () => {
     assert.equal(w.step().place.length, 1);
   });
 
+  it('places the replacement of a failed instance on another node when one can take it', () => {
+    const w = new World(['a', 'b']);
+    w.register(web({ count: 1, restart: { attempts: 1, intervalMs: 60_000, delayMs: 0, backoff: 1, maxDelayMs: 0 } }));
+    w.settle();
+    const first = w.running('web')[0]!;
+    w.report(first.node, [{ id: first.id, client: 'failed', clientDetail: 'exited with code 1' }]);
+    w.settle();
+    const second = w.running('web')[0]!;
+    assert.notEqual(second.node, first.node);
+  });
+
   it('runs a batch job to completion and does not run finished instances again', () => {
     const w = new World(['a', 'b']);
     w.register({ ...job('once', { count: 2 }), type: 'batch' });
