@@ -164,6 +164,11 @@ export class ProcessDriver implements WorkloadDriver {
     // runs, so the pid cannot have been reaped (and reused) yet even if the task already ended.
     const pid = child.pid;
     const stat0 = pid === undefined ? undefined : readProcStat(pid);
+    // Listen for the exit at once: a quick task can end during the awaits below, and an 'exit'
+    // event nobody listened to is gone for good.
+    const wrapperExit = new Promise<WrapperWaitStatus>((done) => child.once('exit', (code, signal) => done({ code, signal })));
+    // A ChildProcess without an 'error' listener would crash the agent on a late error.
+    child.on('error', () => undefined);
     const spawned = await new Promise<Error | undefined>((done) => {
       if (pid === undefined) child.once('error', (e) => done(e));
       else done(undefined);
@@ -185,7 +190,7 @@ export class ProcessDriver implements WorkloadDriver {
       // The task runs; only the orphan check of a later start() is weaker. Say so.
       this.#settings.warn({ allocId: spec.allocId, kind: 'cleanup', message: `cannot record the task in ${layout.driverDir}/task.json: ${describe(e)}` });
     }
-    return new ProcessTask(spec, data, this.#settings, { kind: 'child', child });
+    return new ProcessTask(spec, data, this.#settings, { kind: 'child', exit: wrapperExit });
   }
 
   async reattach(spec: TaskSpec, state: DriverState): Promise<ReattachResult> {
@@ -246,7 +251,7 @@ export class ProcessDriver implements WorkloadDriver {
   }
 }
 
-type Watch = { readonly kind: 'child'; readonly child: ChildProcess } | { readonly kind: 'poll' } | { readonly kind: 'gone' };
+type Watch = { readonly kind: 'child'; readonly exit: Promise<WrapperWaitStatus> } | { readonly kind: 'poll' } | { readonly kind: 'gone' };
 
 interface StopRequest {
   readonly signal: string;
@@ -267,8 +272,6 @@ class ProcessTask implements RunningTask {
   #stop: StopRequest | undefined;
   #killTimer: Timer | undefined;
   #pollTimer: Timer | undefined;
-  #onChildExit: ((code: number | null, signal: NodeJS.Signals | null) => void) | undefined;
-  #child: ChildProcess | undefined;
 
   constructor(spec: TaskSpec, data: ProcessStateData, settings: Settings, watch: Watch) {
     this.allocId = spec.allocId;
@@ -289,9 +292,8 @@ class ProcessTask implements RunningTask {
     });
     switch (watch.kind) {
       case 'child':
-        this.#child = watch.child;
-        this.#onChildExit = (_code, signal) => this.#leaderExited(signal);
-        watch.child.once('exit', this.#onChildExit);
+        // #leaderExited ignores it once detached: a reattached handle polls instead.
+        void watch.exit.then((w) => this.#leaderExited(w));
         this.#rotator.start();
         break;
       case 'poll':
@@ -299,7 +301,7 @@ class ProcessTask implements RunningTask {
         this.#schedulePoll();
         break;
       case 'gone':
-        this.#leaderExited(null);
+        this.#leaderExited(undefined);
         break;
     }
   }
@@ -338,7 +340,6 @@ class ProcessTask implements RunningTask {
     if (this.#phase !== 'running') return;
     this.#phase = 'detached';
     this.#cancelTimers();
-    if (this.#onChildExit !== undefined) this.#child?.off('exit', this.#onChildExit);
     void this.#rotator.stop();
   }
 
@@ -352,7 +353,7 @@ class ProcessTask implements RunningTask {
     this.#pollTimer = this.#settings.clock.setTimer(this.#settings.pollIntervalMs, () => {
       if (this.#phase !== 'running') return;
       if (isSameProcessAlive(this.#data.pid, this.#data.startTicks)) this.#schedulePoll();
-      else this.#leaderExited(null);
+      else this.#leaderExited(undefined);
     });
   }
 
@@ -363,18 +364,21 @@ class ProcessTask implements RunningTask {
     this.#pollTimer = undefined;
   }
 
-  /** The wrapper (the group leader) ended: collect its record, clean up, settle `exited`. */
-  #leaderExited(wrapperSignal: string | null): void {
+  /**
+   * The wrapper (the group leader) ended: collect its record, clean up, settle `exited`.
+   * `wrapper` is its wait status when the agent is its parent (undefined after a reattach).
+   */
+  #leaderExited(wrapper: WrapperWaitStatus | undefined): void {
     if (this.#phase !== 'running') return;
     this.#phase = 'finishing';
     this.#cancelTimers();
-    void this.#finish(wrapperSignal).then((exit) => {
+    void this.#finish(wrapper).then((exit) => {
       this.#phase = 'done';
       this.#resolveExit(exit);
     });
   }
 
-  async #finish(wrapperSignal: string | null): Promise<TaskExit> {
+  async #finish(wrapper: WrapperWaitStatus | undefined): Promise<TaskExit> {
     const warn = (message: string): void => this.#settings.warn({ allocId: this.allocId, kind: 'cleanup', message });
     let recordText: string | undefined;
     try {
@@ -390,12 +394,22 @@ class ProcessTask implements RunningTask {
     await this.#rotator.checkNow().catch(() => undefined);
     await this.#rotator.stop();
     await unlink(join(allocLayout(this.#spec.allocDir).driverDir, 'task.json')).catch(() => undefined);
-    return describeExit(record, wrapperSignal, (oomKills ?? 0) > 0, this.#stop, this.#spec.memoryMB);
+    return describeExit(record, wrapper, (oomKills ?? 0) > 0, this.#stop, this.#spec.memoryMB);
   }
 }
 
-/** The TaskExit for what the wrapper recorded and what the driver saw or did itself. */
-export function describeExit(record: WrapperRecord, wrapperSignal: string | null, oomKilled: boolean, stop: { readonly signal: string; readonly timeoutMs: number; readonly killed: boolean } | undefined, memoryMB: number): TaskExit {
+/** How the wrapper itself ended, as waitpid told the agent (only when the agent is its parent). */
+export interface WrapperWaitStatus {
+  readonly code: number | null;
+  readonly signal: string | null;
+}
+
+/**
+ * The TaskExit for what the wrapper recorded and what the driver saw or did itself. The record
+ * comes first; without one (the wrapper was killed, or could not write it on a full disk) the
+ * wrapper's own wait status, then what the driver did (SIGKILL), then the OOM counter.
+ */
+export function describeExit(record: WrapperRecord, wrapper: WrapperWaitStatus | undefined, oomKilled: boolean, stop: { readonly signal: string; readonly timeoutMs: number; readonly killed: boolean } | undefined, memoryMB: number): TaskExit {
   let exitCode: number | null = null;
   let signal: string | null = null;
   let what: string;
@@ -413,7 +427,13 @@ export function describeExit(record: WrapperRecord, wrapperSignal: string | null
       what = 'was stopped before its command started';
       break;
     case 'none':
-      signal = wrapperSignal ?? (stop?.killed || oomKilled ? 'SIGKILL' : null);
+      if (wrapper !== undefined && wrapper.code !== null) {
+        // The wrapper exits with the command's status, so its own code stands in for the record.
+        ({ exitCode, signal } = decodeShellStatus(wrapper.code));
+        what = signal === null ? `exited with code ${exitCode}` : `ended by ${signal} (shell status ${wrapper.code})`;
+        break;
+      }
+      signal = wrapper?.signal ?? (stop?.killed || oomKilled ? 'SIGKILL' : null);
       what = signal === null ? 'ended without leaving an exit status (its wrapper was killed while no agent watched it, e.g. with SIGKILL, or the disk was full)' : `was killed by ${signal}`;
       break;
   }

@@ -16,6 +16,9 @@ import { ProcessDriver } from '../../../src/drivers/process/driver.ts';
 import { readProcStat } from '../../../src/drivers/process/proc.ts';
 import { until } from '../../helpers/until.ts';
 
+/** Fails a test that hangs (an exit never reported) instead of blocking the suite; not a speed limit. */
+const HANG_GUARD_MS = 60_000;
+
 const HYBRID_MOUNTINFO = [
   '30 24 0:26 / /sys/fs/cgroup ro,nosuid,nodev,noexec shared:9 - tmpfs tmpfs ro,mode=755',
   '31 30 0:27 / /sys/fs/cgroup/unified rw,nosuid,nodev,noexec,relatime shared:10 - cgroup2 cgroup2 rw,nsdelegate',
@@ -27,7 +30,7 @@ const HYBRID_MOUNTINFO = [
 const HYBRID_SELF = ['12:pids:/', '5:memory:/system.slice/sappers.service', '4:cpu,cpuacct:/system.slice/sappers.service', '0::/system.slice/sappers.service'].join('\n');
 const V2_MOUNTINFO = '29 23 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot';
 
-describe('cgroup detection (pure)', () => {
+describe('cgroup detection (pure)', { timeout: HANG_GUARD_MS }, () => {
   test('mountinfo and /proc/self/cgroup are parsed', () => {
     const mounts = parseCgroupMounts(HYBRID_MOUNTINFO);
     assert.deepEqual(
@@ -94,7 +97,7 @@ describe('cgroup detection (pure)', () => {
   });
 });
 
-describe('cgroup limits on this host', () => {
+describe('cgroup limits on this host', { timeout: HANG_GUARD_MS }, () => {
   const parentName = `sappers-test-${process.pid}`;
   let d: ProcessDriver | undefined;
   const roots: string[] = [];

@@ -15,6 +15,9 @@ import { ProcessDriver } from '../../../src/drivers/process/driver.ts';
 import { readProcStat } from '../../../src/drivers/process/proc.ts';
 import { until } from '../../helpers/until.ts';
 
+/** Fails a test that hangs (an exit never reported) instead of blocking the suite; not a speed limit. */
+const HANG_GUARD_MS = 60_000;
+
 const roots: string[] = [];
 const pids = new Set<number>();
 let keepAlive: NodeJS.Timeout | undefined;
@@ -86,7 +89,7 @@ async function rejectsWith(p: Promise<unknown>, code: string, pattern?: RegExp):
   });
 }
 
-describe('process driver: start, environment, exit', () => {
+describe('process driver: start, environment, exit', { timeout: HANG_GUARD_MS }, () => {
   test('the task gets exactly its env plus PATH and HOME, and its working dir', async () => {
     process.env['SAPPERS_TEST_AGENT_SECRET'] = 'must-not-leak';
     try {
@@ -142,7 +145,7 @@ describe('process driver: start, environment, exit', () => {
   });
 });
 
-describe('process driver: stop', () => {
+describe('process driver: stop', { timeout: HANG_GUARD_MS }, () => {
   test('stop sends SIGTERM to the group and the task\'s trap runs', async () => {
     const dir = await allocDir();
     const { task } = await startSh(driver(), dir, 'trap "echo trapped > ../trapped; exit 0" TERM; echo up > ../up; while :; do sleep 0.02; done');
@@ -184,22 +187,16 @@ describe('process driver: stop', () => {
   });
 });
 
-describe('process driver: logs', () => {
+describe('process driver: logs', { timeout: HANG_GUARD_MS }, () => {
   test('stdout and stderr go to their files and are rotated under the cap', async () => {
     const dir = await allocDir();
     const logs = logPaths(dir);
-    // Writes 1500 bytes, waits until the driver rotated (the .1 copy exists), writes again,
-    // waits for .2, and ends with a marker line in the live file.
+    // Writes 1500 bytes and waits until the driver rotated (the live file was truncated), three
+    // times, then ends with a marker line in the live file. (Waiting for the truncate, not for
+    // the .1 copy, keeps the test's own writes out of the copytruncate window.)
     const chunk = 'printf "%01500d" 0';
-    const script = [
-      `${chunk}; echo oops >&2`,
-      'while [ ! -e ../logs/stdout.log.1 ]; do sleep 0.02; done',
-      chunk,
-      'while [ ! -e ../logs/stdout.log.2 ]; do sleep 0.02; done',
-      chunk,
-      'while [ "$(wc -c < ../logs/stdout.log)" -gt 1000 ]; do sleep 0.02; done',
-      'echo last',
-    ].join('\n');
+    const rotated = 'while [ "$(wc -c < ../logs/stdout.log)" -gt 1000 ]; do sleep 0.02; done';
+    const script = [`${chunk}; echo oops >&2`, rotated, chunk, rotated, chunk, rotated, 'echo last'].join('\n');
     const { task } = await startSh(driver(), dir, script, { logs: { maxFileBytes: 1000, maxFiles: 3 } });
     const exit = await task.exited;
     assert.equal(exit.exitCode, 0, exit.message);
@@ -212,7 +209,7 @@ describe('process driver: logs', () => {
   });
 });
 
-describe('process driver: reattach after an agent restart', () => {
+describe('process driver: reattach after an agent restart', { timeout: HANG_GUARD_MS }, () => {
   test('the task survives a SIGKILLed agent; a new driver reattaches and stops it', async () => {
     const dir = await allocDir();
     const spec = taskSpec(dir, { command: '/bin/sh', args: ['-c', 'trap "echo bye > ../bye; exit 0" TERM; echo up > ../up; while :; do sleep 0.02; done'] });
@@ -314,7 +311,7 @@ describe('process driver: reattach after an agent restart', () => {
   });
 });
 
-describe('process driver: bad input', () => {
+describe('process driver: bad input', { timeout: HANG_GUARD_MS }, () => {
   test('start() rejects with a DriverError for each expected failure', async () => {
     const d = driver();
     const dir = await allocDir();
