@@ -30,7 +30,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -414,7 +414,10 @@ export async function runWorkloadsBench(ctx: BenchContext, countOverride?: numbe
   const spec = benchJobSpec(count);
   const cores = coresNeeded(count);
   const ticksPerSecond = clockTicksPerSecond();
-  const cpuSeconds = (a: CpuTicks | undefined, b: CpuTicks | undefined, key: keyof CpuTicks): string => (a === undefined || b === undefined ? '-' : ((b[key] - a[key]) / ticksPerSecond).toFixed(2));
+  const cpuSeconds = (a: CpuTicks | undefined, b: CpuTicks | undefined, key: keyof CpuTicks): number | string => {
+    const seconds = a === undefined || b === undefined ? Number.NaN : (b[key] - a[key]) / ticksPerSecond;
+    return Number.isFinite(seconds) ? Math.round(seconds * 100) / 100 : '-';
+  };
   const pgrepBefore = pgrepCount();
 
   const cleanup = new CleanupStack();
@@ -451,6 +454,7 @@ export async function runWorkloadsBench(ctx: BenchContext, countOverride?: numbe
     const driver = status.drivers['process'];
 
     // --- run -----------------------------------------------------------------------------
+    const loadBefore = loadavg()[0] ?? Number.NaN;
     const before = agents.map(sampleAgent);
     const indexBefore = status.commitIndex;
     const callStart = performance.now();
@@ -519,7 +523,7 @@ export async function runWorkloadsBench(ctx: BenchContext, countOverride?: numbe
 
     // --- report --------------------------------------------------------------------------
     /** The three agents' own CPU seconds between two samplings. */
-    const clusterCpu = (a: readonly Sample[], b: readonly Sample[]): string => {
+    const clusterCpu = (a: readonly Sample[], b: readonly Sample[]): number | string => {
       const total = (samples: readonly Sample[]): CpuTicks => ({ self: samples.reduce((n, x) => n + (x.cpu?.self ?? Number.NaN), 0), children: 0 });
       return cpuSeconds(total(a), total(b), 'self');
     };
@@ -529,7 +533,8 @@ export async function runWorkloadsBench(ctx: BenchContext, countOverride?: numbe
         instances: count,
         'ms (polled)': ms(jobRunMs),
         'ms (state clocks)': '-',
-        'instances/s': '-',
+        'instances/s (polled)': '-',
+        'instances/s (state clocks)': '-',
         'raft entries': '-',
         'agents CPU s': '-',
       },
@@ -538,7 +543,8 @@ export async function runWorkloadsBench(ctx: BenchContext, countOverride?: numbe
         instances: count,
         'ms (polled)': ms(p.allPlacedMs),
         'ms (state clocks)': ms(statePlacedMs),
-        'instances/s': perSecond(count, p.allPlacedMs),
+        'instances/s (polled)': perSecond(count, p.allPlacedMs),
+        'instances/s (state clocks)': perSecond(count, statePlacedMs),
         'raft entries': '-',
         'agents CPU s': '-',
       },
@@ -547,7 +553,8 @@ export async function runWorkloadsBench(ctx: BenchContext, countOverride?: numbe
         instances: count,
         'ms (polled)': ms(p.allRunningMs),
         'ms (state clocks)': ms(stateRunningMs),
-        'instances/s': perSecond(count, p.allRunningMs),
+        'instances/s (polled)': perSecond(count, p.allRunningMs),
+        'instances/s (state clocks)': perSecond(count, stateRunningMs),
         'raft entries': indexRunning - indexBefore,
         'agents CPU s': clusterCpu(before, afterRun),
       },
@@ -556,13 +563,14 @@ export async function runWorkloadsBench(ctx: BenchContext, countOverride?: numbe
         instances: count,
         'ms (polled)': ms(allStoppedMs),
         'ms (state clocks)': ms(stateStoppedMs),
-        'instances/s': perSecond(count, allStoppedMs),
+        'instances/s (polled)': perSecond(count, allStoppedMs),
+        'instances/s (state clocks)': perSecond(count, stateStoppedMs),
         'raft entries': indexStopped - indexRunning,
         'agents CPU s': clusterCpu(afterRun, afterStop),
       },
     );
     notes.push(
-      `${NODES} agents on 127.0.0.1 (.ts sources, secure: cluster key, mutual TLS, management token; --gossip-preset local); formed with ${NODES} voters in ${ms(formedMs)} ms; leader ${leader.name}; node ${process.version}, ${availableParallelism()} cores on the host`,
+      `${NODES} agents on 127.0.0.1 (.ts sources, secure: cluster key, mutual TLS, management token; --gossip-preset local); formed with ${NODES} voters in ${ms(formedMs)} ms; leader ${leader.name}; node ${process.version}, ${availableParallelism()} cores on the host, 1-minute load average ${loadBefore.toFixed(1)} before the job ran (a shared machine: other work competes)`,
       `job: type service, count ${count}, driver process, command "sleep ${SLEEP_SECONDS}", cpu ${CPU_MILLIS} millicores (the job file's least), memoryMB ${MEMORY_MB}, no ports, no checks; process driver limits: ${driver === undefined ? 'unknown' : `${driver.resourceLimits} (${driver.detail})`}`,
       cores === undefined
         ? `capacity: each agent offers its host's ${availableParallelism()} cores`
