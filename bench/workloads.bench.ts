@@ -23,6 +23,10 @@
 // makes os.availableParallelism() report enough cores, and the notes say so. Nothing else of
 // the agent changes.
 //
+// Cleanup, also on failure and on Ctrl-C: the agents are SIGKILLed, then this run's task
+// processes (found by their working directory under the run's temp dir) and their cgroups
+// (found by allocation ID) are removed, then the temp dir.
+//
 // No threshold is asserted: the machine is shared and noisy; the figures are reported. Nomad's
 // C1M is a published reference line only (different workload, hardware, five servers).
 //   npm run bench -- workloads [--quick]            (--quick: 100 instances)
@@ -52,7 +56,7 @@ const QUICK_COUNT = 100;
 const MAX_COUNT = 10_000;
 const JOB_NAME = 'bench-sleep';
 const SLEEP_SECONDS = '100000';
-/** The least the job file allows (src/wire/job.ts); issue 6 asked for 1 millicore. */
+/** The least the job file allows (src/wire/job.ts MIN_CPU_MILLIS); 1 millicore, as first asked, is refused. */
 const CPU_MILLIS = MIN_CPU_MILLIS;
 const MEMORY_MB = 1;
 const POLL_MS = 100;
