@@ -12,6 +12,10 @@
 // (its working directory) when spec.env lacks them. Nothing of the agent's own environment
 // leaks in: it may hold the agent's secrets, and a task must behave the same on every node.
 //
+// Event loop: the driver holds no references (children are unref'd, Clock timers too), so an
+// agent exits when its own servers close; a caller that only awaits `exited` must keep its
+// process alive itself.
+//
 // Files in the allocation directory (see allocLayout): logs/, work/ (default working dir),
 // driver/task.json (the state of the latest run, used by start() to find an orphan of a run
 // whose state the runner never persisted) and driver/exit.<runId> (the wrapper's record).
@@ -372,10 +376,13 @@ class ProcessTask implements RunningTask {
     if (this.#phase !== 'running') return;
     this.#phase = 'finishing';
     this.#cancelTimers();
-    void this.#finish(wrapper).then((exit) => {
-      this.#phase = 'done';
-      this.#resolveExit(exit);
-    });
+    void this.#finish(wrapper)
+      // Every step of #finish handles its own failures; this only keeps `exited` from hanging on a bug.
+      .catch((e: unknown): TaskExit => ({ exitCode: null, signal: null, oomKilled: false, message: `the task ended; collecting how failed: ${describe(e)}` }))
+      .then((exit) => {
+        this.#phase = 'done';
+        this.#resolveExit(exit);
+      });
   }
 
   async #finish(wrapper: WrapperWaitStatus | undefined): Promise<TaskExit> {
