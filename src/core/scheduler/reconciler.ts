@@ -112,6 +112,8 @@ interface PendingPlacement {
   readonly reschedules: number;
   /** The node where the instance it replaces failed (placement steers away from it). */
   readonly failedOn?: string | undefined;
+  /** A rolling update's new instance: the old one it is to start next to. */
+  readonly rolloutOf?: Allocation | undefined;
 }
 
 export function reconcile(input: ReconcileInput): ReconcilePlan {
@@ -202,7 +204,19 @@ class Reconciliation {
     const slots = this.#slots(job, active, list);
     // A slot with two instances is in flight whatever their versions: old and new, or two older
     // ones left by a superseded rollout (which wait for one to go; see below).
-    const inFlight = slots.filter((s) => s.active.some((a) => a.taskSha256 !== sha) && s.active.length > 1).length;
+    // While older instances remain, a slot replaced in place (see #place) is in flight too, from
+    // the old instance's stop until its new one has been healthy for minHealthy: empty after an
+    // old instance was stopped on purpose (not lost, not failed), or holding only a new instance
+    // not yet proven that replaces such an old one.
+    const rollingOn = slots.some((s) => s.active.some((a) => a.taskSha256 !== sha));
+    const proven = (a: Allocation): boolean => a.health === 'healthy' && a.healthySinceMs !== undefined && a.healthySinceMs + spec.update.minHealthyMs <= this.#in.nowMs;
+    const stoppedForUpdate = (a: Allocation | undefined): boolean => a !== undefined && a.taskSha256 !== sha && a.desired === 'stop' && a.client !== 'lost' && a.client !== 'failed';
+    const replacedInPlace = (s: Slot): boolean => {
+      if (!rollingOn) return false;
+      if (s.active.length === 0) return stoppedForUpdate(list.filter((a) => a.index === s.index).sort(byRecency)[0]);
+      return s.active.every((a) => a.taskSha256 === sha && !proven(a) && a.replaces !== undefined && stoppedForUpdate(byId.get(a.replaces)));
+    };
+    const inFlight = slots.filter((s) => (s.active.some((a) => a.taskSha256 !== sha) && s.active.length > 1) || replacedInPlace(s)).length;
     let budget = Math.max(0, spec.update.maxParallel - inFlight);
     const deployment = this.#in.deployments.find((d) => d.job === spec.job);
     const rolloutFailed = deployment !== undefined && deployment.version === job.version && deployment.status === 'failed';
@@ -249,7 +263,7 @@ class Reconciliation {
         outdatedLeft += 1;
         if (rolloutFailed || failure !== undefined || budget === 0) continue;
         budget -= 1;
-        this.#pending.push({ job, index: slot.index, onlyNode: slot.onlyNode, reason: `rolling update to version ${job.version}`, replaces: serving.id, reschedules: 0 });
+        this.#pending.push({ job, index: slot.index, onlyNode: slot.onlyNode, reason: `rolling update to version ${job.version}`, replaces: serving.id, reschedules: 0, rolloutOf: serving });
         continue;
       }
       if (kept.health !== 'healthy') unhealthyCurrent += 1;
@@ -465,7 +479,21 @@ class Reconciliation {
         reschedules: p.reschedules,
       };
     });
-    const blocked = plan.failed.map((f) => ({ job: f.job, unplaced: f.indexes.length, summary: f.summary }));
+    const blocked: Blocked[] = [];
+    for (const f of plan.failed) {
+      // No node has room for a new instance next to the old one (a static port every node
+      // already uses, a full cluster): the update goes on by replacing the old instance in place,
+      // stopped first (within maxParallel); its slot is filled with the new version once it has
+      // stopped. Without this, such a rollout would wait forever.
+      let inPlace = 0;
+      for (const index of f.indexes) {
+        const old = pendingOf.get(`${f.job}\u0000${index}`)?.rolloutOf;
+        if (old === undefined) continue;
+        this.#stop(old, `rolling update: no node has room next to it (${f.summary}); replaced in place`);
+        inPlace += 1;
+      }
+      if (inPlace < f.indexes.length) blocked.push({ job: f.job, unplaced: f.indexes.length - inPlace, summary: f.summary });
+    }
     return { placed, blocked };
   }
 

@@ -162,6 +162,29 @@ describe('reconcile: rolling updates', () => {
     assert.equal(w.fsm.deployment('web')?.status, 'successful');
   });
 
+  it('with no room next to the old instances (a static port on every node), replaces them in place one at a time', () => {
+    const w = new World(['a', 'b', 'c']);
+    const pinned = (env: Record<string, string>): JobSpec => ({ ...web({ env, update: { maxParallel: 1, healthyDeadlineMs: 60_000, minHealthyMs: 0, autoRevert: false } }), resources: { cpuMillis: 100, memoryMB: 128, ports: [{ label: 'http', static: 8080 }] } });
+    w.register(pinned({}));
+    w.settle();
+    w.register(pinned({ VERSION: '2' }));
+    const plan = w.step();
+    assert.equal(plan.place.length, 0);
+    assert.equal(plan.stop.length, 1, 'one old instance stops first (maxParallel 1)');
+    assert.match(plan.stop[0]!.reason, /replaced in place/);
+    assert.equal(plan.blocked.length, 0, 'not reported as blocked: the update goes on');
+    w.nodesAct();
+    w.step();
+    w.nodesAct(() => 'unhealthy');
+    const next = w.step();
+    assert.equal(next.stop.length, 0, 'the next old instance waits while the first replacement is not healthy');
+    assert.equal(w.running('web').filter((a) => a.taskSha256 !== taskSha256(pinned({ VERSION: '2' }))).length, 2);
+    w.settle();
+    const sha2 = taskSha256(pinned({ VERSION: '2' }));
+    assert.equal(w.running('web').length, 3);
+    assert.ok(w.running('web').every((a) => a.taskSha256 === sha2));
+  });
+
   it('a broken new version fails the rollout: the new instance stops and the old ones keep serving', () => {
     const w = new World(['a', 'b', 'c']);
     w.register(web());
