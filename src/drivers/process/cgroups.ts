@@ -21,7 +21,7 @@
 // accounting exists, memory.memsw.limit_in_bytes), with memory.oom.group = 1 on v2 so an OOM
 // kill takes the whole task rather than leaving it half alive. OOM kills are counted by the
 // kernel (v2 memory.events oom_kill; v1 memory.oom_control oom_kill, Linux >= 4.13).
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { readFile, rmdir, writeFile, mkdir } from 'node:fs/promises';
 import type { Clock } from '../../runtime/clock.ts';
 import { describe, errnoOf } from '../logs.ts';
@@ -164,6 +164,39 @@ function enableControllers(subtreeControl: string): void {
   const current = readFileSync(subtreeControl, 'utf8').split(/\s+/);
   if (current.includes('cpu') && current.includes('memory')) return;
   writeFileSync(subtreeControl, '+cpu +memory');
+}
+
+/**
+ * Removes task cgroups that are empty and older than minAgeMs: leftovers of tasks whose agent
+ * died before it cleaned up and whose allocation never started here again. A live task always
+ * has its wrapper inside, and rmdir refuses a cgroup with processes, so only the moment between
+ * a start()'s mkdir and its wrapper joining is at risk; the age excludes it (another agent on
+ * the same host may be starting a task right now). Returns how many were removed.
+ */
+export function sweepEmptyTaskCgroups(setup: CgroupSetup, minAgeMs: number, nowMs: number): number {
+  if (setup.version === 'none') return 0;
+  let removed = 0;
+  for (const p of setup.parents) {
+    let names: string[];
+    try {
+      names = readdirSync(p.dir);
+    } catch {
+      continue;
+    }
+    for (const name of names) {
+      if (!/^[A-Za-z0-9_-]+\.[0-9a-f]+$/.test(name)) continue;
+      const dir = `${p.dir}/${name}`;
+      try {
+        if (nowMs - statSync(dir).mtimeMs < minAgeMs) continue;
+        if (readFileSync(`${dir}/cgroup.procs`, 'utf8').trim() !== '') continue;
+        rmdirSync(dir);
+        removed++;
+      } catch {
+        // Busy, or gone meanwhile: leave it.
+      }
+    }
+  }
+  return removed;
 }
 
 const CPU_PERIOD_US = 100_000;

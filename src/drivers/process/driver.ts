@@ -28,7 +28,7 @@ import { assert } from '../../core/result.ts';
 import { SystemClock, type Clock, type Timer } from '../../runtime/clock.ts';
 import { allocLayout, DriverError, type DriverCapabilities, type DriverState, type DriverWarning, type ReattachResult, type RunningTask, type TaskExit, type TaskSpec, type TaskStats, type WorkloadDriver } from '../driver.ts';
 import { describe, errnoOf, LogRotator } from '../logs.ts';
-import { createTaskCgroups, detectCgroups, isTaskCgroupDir, killCgroupMembers, readCgroupStats, readOomKills, removeCgroups, sleep, type CgroupController, type CgroupDir, type CgroupSetup } from './cgroups.ts';
+import { createTaskCgroups, detectCgroups, sweepEmptyTaskCgroups, isTaskCgroupDir, killCgroupMembers, readCgroupStats, readOomKills, removeCgroups, sleep, type CgroupController, type CgroupDir, type CgroupSetup } from './cgroups.ts';
 import { parseProcessConfig, validateProcessConfig } from './config.ts';
 import { isSameProcessAlive, readBootId, readProcStat } from './proc.ts';
 import { decodeShellStatus, isKnownSignal, parseWrapperRecord, wrapperArgs, type WrapperRecord } from './wrapper.ts';
@@ -51,6 +51,8 @@ export interface ProcessDriverOptions {
   readonly pollIntervalMs?: number;
   /** How often log sizes are checked; default 1000 ms. */
   readonly logCheckIntervalMs?: number;
+  /** Empty task cgroups older than this are removed when the driver starts (see sweepEmptyTaskCgroups); default 60 s. */
+  readonly leftoverCgroupMinAgeMs?: number;
   /** The shell that runs the wrapper; default /bin/sh. */
   readonly shell?: string;
   readonly onWarning?: (warning: DriverWarning) => void;
@@ -90,6 +92,8 @@ export class ProcessDriver implements WorkloadDriver {
       warn: options.onWarning ?? (() => undefined),
       setup,
     };
+    const swept = sweepEmptyTaskCgroups(setup, options.leftoverCgroupMinAgeMs ?? 60_000, Date.now());
+    if (swept > 0) this.#settings.warn({ allocId: '', kind: 'cleanup', message: `removed ${swept} empty task cgroup(s) left by tasks whose agent died before cleaning up` });
   }
 
   /** The directories task cgroups are created under ([] without cgroup limits). */

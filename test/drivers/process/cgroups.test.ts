@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -209,6 +209,23 @@ describe('cgroup limits on this host', { timeout: HANG_GUARD_MS }, () => {
     const exit = await task.exited;
     assert.equal(exit.oomKilled, true, exit.message);
     assert.match(exit.message, /memory limit of 16 MB/);
+  });
+
+  test('a new driver removes empty task cgroups left behind, never busy ones', async (t) => {
+    if (skipReason !== undefined || d === undefined) return t.skip(skipReason);
+    const parent = d.cgroupParentDirs[0]!;
+    const leftover = join(parent, 'deadbeef00.abc123');
+    await mkdir(leftover);
+    const s = await spec('echo up > ../up; while :; do sleep 0.02; done');
+    const task = await d.start(s);
+    pids.add(task.state.data['pid'] as number);
+    await until('task up', async () => (existsSync(join(s.allocDir, 'up')) ? true : undefined), 10_000, 10);
+    const warnings: string[] = [];
+    new ProcessDriver({ cgroupParentName: parentName, leftoverCgroupMinAgeMs: 0, onWarning: (w) => warnings.push(w.message) });
+    assert.equal(existsSync(leftover), false);
+    for (const c of task.state.data['cgroups'] as CgroupDir[]) assert.ok(existsSync(c.dir), 'the live task keeps its cgroup');
+    assert.match(warnings.join('\n'), /removed 1 empty task cgroup/);
+    await task.stop('SIGKILL');
   });
 
   test('a state naming a cgroup of another allocation is refused', async (t) => {
