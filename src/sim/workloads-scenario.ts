@@ -1133,9 +1133,15 @@ class Checker {
   }
 
   /** Invariant 4, at the moment a plan declares allocations lost. */
-  onPlanApplied(stops: readonly { id: string; lost?: boolean | undefined }[], before: ReadonlyMap<string, Allocation | undefined>): void {
+  onPlanApplied(stops: readonly { id: string; reason: string; lost?: boolean | undefined }[], before: ReadonlyMap<string, Allocation | undefined>): void {
     if (this.#stopDecidedAtMs.size > 10_000) this.#stopDecidedAtMs.clear();
-    for (const s of stops) this.#stopDecidedAtMs.set(s.id, this.#w.now());
+    for (const s of stops) {
+      this.#stopDecidedAtMs.set(s.id, this.#w.now());
+      // The operator's stop or scale-down takes instances away on purpose (the job may have been
+      // started again before the leader acted on the stop): not the scheduler's doing.
+      const a = before.get(s.id);
+      if (a !== undefined && RETIRING.test(s.reason)) this.#faultAtMs.set(key(a.job, a.index), this.#w.now());
+    }
     for (const s of stops) {
       if (s.lost !== true) continue;
       const a = before.get(s.id);
