@@ -10,10 +10,10 @@ import { workloadsScenario, type PlantedBug, type WorkloadsScenarioSettings } fr
 
 const workloads = SCENARIOS.workloads!;
 
-// Saved seeds: each once failed and is kept beyond the CI range (all fixed in the reconciler or
-// allocations; see the commit messages): 185, 34, 680 (superseded rollouts), 352 (maxParallel),
-// 359 (failed rollout with a broken old instance), 865 (stale health after a flap); 2771 (a
-// harness gap: a job stopped and started again before the leader acted on the stop).
+// Saved seeds, each of which once failed and stays beyond the CI range: 352 (maxParallel), 359
+// (failed rollout with a broken old instance) and 680 (superseded rollout) were reconciler bugs;
+// 865 (stale health after a flap) and 2771 (a job stopped and started again before the leader
+// acted on the stop) were gaps in this checker.
 const SAVED = [352, 359, 680, 865, 2771];
 
 it('workloads: seeds 1-150 and the saved seeds keep every invariant, and the faults really happen', async () => {
