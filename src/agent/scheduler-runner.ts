@@ -173,7 +173,8 @@ export class SchedulerRunner {
       const result = await consensus.propose({ type: 'job.register', atMs: Math.round(clock.wallMs()), spec: revert.spec });
       this.#log.warn({ job: revert.job, from: revert.fromVersion, to: revert.toVersion, ok: result.ok }, 'rolling update failed; reverting to the spec the old instances run');
     }
-    return plan.more ? DEBOUNCE_MS : wait;
+    // A plan cut at its size limit goes on at once with the rest.
+    return plan.more ? 0 : wait;
   }
 
   /** Blocked placements and a paused cluster, recorded once per change of wording. */

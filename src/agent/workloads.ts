@@ -29,6 +29,8 @@ const SYNC_INTERVAL_MS = 2000;
 const SYNC_DEBOUNCE_MS = 20;
 const ALLOC_FILE = 'alloc.json';
 export const DEFAULT_LOG_LIMITS = { maxFileBytes: 10 * 1024 * 1024, maxFiles: 5 } as const;
+/** Task starts in progress at once on a node (see #startSlot). */
+const MAX_CONCURRENT_STARTS = 8;
 /** Largest log read in one request. */
 export const MAX_LOG_READ_BYTES = 1024 * 1024;
 
@@ -94,6 +96,8 @@ export class WorkloadsRunner {
   #consensus: WorkloadsConsensus | undefined;
   #caughtUp = false;
   #catchingUp = false;
+  #starting = 0;
+  readonly #startQueue: (() => void)[] = [];
   #syncTimer: Timer | undefined;
   #reportTimer: Timer | undefined;
   #reporting = false;
@@ -323,7 +327,10 @@ export class WorkloadsRunner {
     if (problems.length > 0) return this.#fail(t, `invalid driver config: ${problems.join('; ')}`);
     const allocDir = join(this.allocsDir, alloc.id);
     t.phase = 'starting';
+    await this.#startSlot();
     try {
+      // Stopped while it waited for its turn: nothing to start.
+      if (t.phase !== 'starting' || this.#closed) return;
       await mkdir(allocDir, { recursive: true, mode: 0o700 });
       const taskSpec = this.#taskSpec(alloc, spec, allocDir);
       t.taskSpec = taskSpec;
@@ -332,15 +339,43 @@ export class WorkloadsRunner {
         task.detach();
         return;
       }
+      if (t.phase !== 'starting') {
+        // Stopped while it started: stop what just started.
+        void task.stop();
+        return;
+      }
       t.task = task;
       await writeAllocFile(allocDir, { spec: taskSpec, state: task.state, driver: driver.name, restarts: t.restarts });
       this.#running(t, task, true);
     } catch (e) {
+      if (t.phase !== 'starting') return;
       const permanent = e instanceof DriverError && (e.code === 'invalid-config' || e.code === 'command-not-found' || e.code === 'not-executable');
       const message = e instanceof Error ? e.message : String(e);
       if (permanent) return this.#fail(t, `cannot start: ${message}`);
       this.#ended(t, { exitCode: null, signal: null, oomKilled: false, message: `could not start: ${message}` });
+    } finally {
+      this.#releaseStartSlot();
     }
+  }
+
+  /**
+   * Starts run a few at a time: a driver's spawn forks the agent synchronously, and a node told
+   * to start hundreds of tasks at once would stall its event loop (and its Raft heartbeats) for
+   * seconds (measured by bench/workloads.bench.ts).
+   */
+  async #startSlot(): Promise<void> {
+    if (this.#starting < MAX_CONCURRENT_STARTS) {
+      this.#starting += 1;
+      return;
+    }
+    await new Promise<void>((resolve) => this.#startQueue.push(resolve));
+  }
+
+  #releaseStartSlot(): void {
+    const next = this.#startQueue.shift();
+    // The slot passes to the next waiter, after a turn of the event loop for everything else.
+    if (next !== undefined) setImmediate(next);
+    else this.#starting -= 1;
   }
 
   #running(t: Tracked, task: RunningTask, watchExit: boolean): void {
