@@ -454,13 +454,6 @@ export function instanceStatus(a: Allocation): CheckStatus {
   return worst;
 }
 
-/** The spec an allocation was placed for: its job's current version or one kept in the history. */
-function specOf(fsm: ClusterFsm, a: Allocation): JobSpec | undefined {
-  const record = fsm.job(a.job);
-  if (record === undefined) return undefined;
-  if (record.version === a.jobVersion) return record.spec;
-  return record.history.find((v) => v.version === a.jobVersion)?.spec;
-}
 
 /**
  * Services by name: declared by running jobs' current specs (so a service with nothing running
@@ -482,7 +475,7 @@ export function buildCatalog(fsm: ClusterFsm): Map<string, CatalogEntry> {
   }
   for (const a of fsm.allocs()) {
     if (a.desired !== 'run' || a.client !== 'running') continue;
-    const service = specOf(fsm, a)?.service;
+    const service = fsm.allocSpec(a)?.service;
     if (service === undefined) continue;
     const e = entry(service.name);
     e.jobs.add(a.job);

@@ -295,23 +295,8 @@ export class WorkloadsRunner {
   // --- Running a task ------------------------------------------------------------------------
 
   #launch(fsm: ClusterFsm, alloc: Allocation, lostNote: string | undefined): void {
-    const spec = jobSpecOf(fsm, alloc);
-    const t: Tracked = {
-      id: alloc.id,
-      alloc,
-      jobSpec: spec,
-      phase: 'starting',
-      task: undefined,
-      taskSpec: undefined,
-      restarts: alloc.restarts,
-      tracker: spec === undefined ? undefined : new RestartTracker(spec.type, spec.restart),
-      timer: undefined,
-      everHealthy: false,
-      healthDetail: '',
-      health: 'unknown',
-      endedWhileAway: undefined,
-      stopReason: undefined,
-    };
+    const spec = fsm.allocSpec(alloc);
+    const t = tracked(alloc.id, 'starting', alloc.restarts, { alloc, jobSpec: spec, tracker: spec === undefined ? undefined : new RestartTracker(spec.type, spec.restart) });
     this.#tracked.set(alloc.id, t);
     if (spec === undefined) return this.#fail(t, `version ${alloc.jobVersion} of job ${alloc.job} is no longer known to the cluster`);
     if (lostNote !== undefined) this.#log.warn({ alloc: alloc.id }, lostNote);
@@ -495,22 +480,7 @@ export class WorkloadsRunner {
       const file = await readAllocFile(join(this.allocsDir, id));
       if (file === undefined) continue;
       const driver = this.#drivers.get(file.driver);
-      const t: Tracked = {
-        id,
-        alloc: undefined,
-        jobSpec: undefined,
-        phase: 'running',
-        task: undefined,
-        taskSpec: file.spec,
-        restarts: file.restarts,
-        tracker: undefined,
-        timer: undefined,
-        everHealthy: false,
-        healthDetail: '',
-        health: 'unknown',
-        endedWhileAway: undefined,
-        stopReason: undefined,
-      };
+      const t = tracked(id, 'running', file.restarts, { taskSpec: file.spec });
       if (driver === undefined) {
         this.#log.warn({ alloc: id, driver: file.driver }, 'cannot take up a workload: its driver is not available');
         continue;
@@ -537,7 +507,7 @@ export class WorkloadsRunner {
   /** The state names a workload taken up at reattach: give it its policy, checks and a report. */
   #adopt(fsm: ClusterFsm, t: Tracked, alloc: Allocation): void {
     t.alloc = alloc;
-    t.jobSpec = jobSpecOf(fsm, alloc);
+    t.jobSpec = fsm.allocSpec(alloc);
     if (t.jobSpec === undefined) {
       this.#log.warn({ alloc: alloc.id }, 'the job version of a workload taken up is no longer known; stopping it');
       this.#stop(t, 'orphan');
@@ -629,10 +599,25 @@ export class WorkloadsRunner {
   }
 }
 
-/** The spec an allocation was placed for: the job's current version or one kept in its history. */
-export function jobSpecOf(fsm: ClusterFsm, alloc: Allocation): JobSpec | undefined {
-  return fsm.jobHistory(alloc.job)?.find((v) => v.version === alloc.jobVersion)?.spec;
+function tracked(id: string, phase: Phase, restarts: number, known: Partial<Pick<Tracked, 'alloc' | 'jobSpec' | 'tracker' | 'taskSpec'>>): Tracked {
+  return {
+    id,
+    alloc: known.alloc,
+    jobSpec: known.jobSpec,
+    phase,
+    task: undefined,
+    taskSpec: known.taskSpec,
+    restarts,
+    tracker: known.tracker,
+    timer: undefined,
+    everHealthy: false,
+    healthDetail: '',
+    health: 'unknown',
+    endedWhileAway: undefined,
+    stopReason: undefined,
+  };
 }
+
 
 async function loadOrCreateSecret(path: string): Promise<Buffer> {
   try {

@@ -66,20 +66,10 @@ export interface Allocation {
 }
 
 /** A new allocation, as the reconciler places it (the state machine fills in the rest). */
-export interface AllocPlacement {
-  readonly id: string;
-  readonly job: string;
-  readonly jobVersion: number;
-  readonly taskSha256: string;
-  readonly index: number;
-  readonly node: NodeId;
-  readonly cpuMillis: number;
-  readonly memoryMB: number;
-  readonly ports: Readonly<Record<string, number>>;
+export type AllocPlacement = Pick<Allocation, 'id' | 'job' | 'jobVersion' | 'taskSha256' | 'index' | 'node' | 'cpuMillis' | 'memoryMB' | 'ports' | 'replaces' | 'reschedules'> & {
+  /** Why it is placed (becomes its desiredReason). */
   readonly reason: string;
-  readonly replaces?: string | undefined;
-  readonly reschedules: number;
-}
+};
 
 export interface AllocStop {
   readonly id: string;

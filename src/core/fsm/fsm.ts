@@ -12,6 +12,8 @@ import { AllocTable, type AllocPlan, type AllocUpdate, type Allocation, type Dep
 import { MAX_GOSSIP_KEYS, changeKeyring, keyFingerprint, type KeyringChange, type SecurityInit, type SecurityState } from './security.ts';
 import { appendChunk, assembleStaging, beginStaging, stagedBytes, type RestoreBegin, type RestoreStaging, type SnapshotDecoder } from './restore.ts';
 import type { ApplyResult, ClusterEvent, Command, KvChange, KvEntry, NodeId, NodeRecord, Revision, Session } from './types.ts';
+import { groupBy } from '../group-by.ts';
+import type { JobSpec } from '../scheduler/job.ts';
 
 export interface FsmOptions {
   /** Events kept in memory (and in snapshots); older ones leave only the anchor. */
@@ -210,6 +212,14 @@ export class ClusterFsm {
   /** An allocation by ID (src/core/fsm/allocs.ts). */
   alloc(id: string): Allocation | undefined {
     return this.#allocs.get(id);
+  }
+
+  /** The spec an allocation was placed for: its job's current version or one kept in the history. */
+  allocSpec(alloc: Allocation): JobSpec | undefined {
+    const record = this.#jobs.get(alloc.job);
+    if (record === undefined) return undefined;
+    if (record.version === alloc.jobVersion) return record.spec;
+    return record.history.find((v) => v.version === alloc.jobVersion)?.spec;
   }
 
   /** Every allocation kept, oldest first. */
@@ -516,14 +526,3 @@ function idList(allocs: readonly Allocation[]): string {
   return allocs.length > EVENT_IDS ? `${ids.join(',')} and ${allocs.length - EVENT_IDS} more` : ids.join(',');
 }
 
-/** Groups in first-seen order (deterministic: the input's order). */
-function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, T[]> {
-  const groups = new Map<string, T[]>();
-  for (const item of items) {
-    const k = key(item);
-    const group = groups.get(k);
-    if (group === undefined) groups.set(k, [item]);
-    else group.push(item);
-  }
-  return groups;
-}

@@ -28,6 +28,7 @@ import { sha256Hex } from '../sha256.ts';
 import { compileJob, staticallyFeasible } from './feasibility.ts';
 import type { JobSpec, NodeInfo, Placement } from './job.ts';
 import { place, type PlacementAsk } from './placement.ts';
+import { groupBy } from '../group-by.ts';
 
 export type NodeLiveness = 'alive' | 'suspect' | 'dead' | 'left';
 
@@ -522,16 +523,6 @@ function byRecency(a: Allocation, b: Allocation): number {
   return b.createdAtMs - a.createdAtMs || (a.id < b.id ? 1 : -1);
 }
 
-function groupBy<T, K>(items: readonly T[], key: (item: T) => K): Map<K, T[]> {
-  const groups = new Map<K, T[]>();
-  for (const item of items) {
-    const k = key(item);
-    const group = groups.get(k);
-    if (group === undefined) groups.set(k, [item]);
-    else group.push(item);
-  }
-  return groups;
-}
 
 function seconds(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000}s` : `${(ms / 1000).toFixed(1)}s`;
