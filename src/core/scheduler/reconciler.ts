@@ -428,9 +428,14 @@ class Reconciliation {
     }
   }
 
-  /** The newest earlier version whose task the old instances run. */
+  /**
+   * The newest earlier version whose task old instances run healthy (UpdatePolicy.autoRevert: "go
+   * back to the last version that was healthy"). Instances merely running do not qualify: after a
+   * broken version's rollout failed, its instances may restart in a loop in slots it took over,
+   * and reverting to it brought the broken version back (workloads simulation, seed 3775).
+   */
   #revertTarget(job: JobRecord): Revert | undefined {
-    const running = new Set(this.#in.allocs.filter((a) => a.job === job.spec.job && isActive(a)).map((a) => a.taskSha256));
+    const running = new Set(this.#in.allocs.filter((a) => a.job === job.spec.job && isActive(a) && a.health === 'healthy').map((a) => a.taskSha256));
     for (let i = job.history.length - 1; i >= 0; i--) {
       const v = job.history[i]!;
       if (running.has(taskSha256(v.spec))) return { job: job.spec.job, fromVersion: job.version, toVersion: v.version, spec: { ...v.spec, count: job.spec.count } };

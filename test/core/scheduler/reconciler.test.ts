@@ -439,3 +439,36 @@ describe('reconcile: capacity under report latency (workloads simulation)', () =
     assert.equal(w.running('second').length, 1, 'placed once the node has stopped the first');
   });
 });
+
+describe('reconcile: auto-revert target (workloads simulation)', () => {
+  const activeOf = (w: World, index: number) => w.fsm.allocs().filter((a) => a.job === 'web' && a.index === index && a.desired === 'run' && a.client !== 'lost' && a.client !== 'failed' && a.client !== 'complete');
+  it('reverts to the newest version old instances run healthy, not to a broken one restarting in a slot (seed 3775)', () => {
+    const w = new World(['a', 'b', 'c']);
+    const spec = (n: number, autoRevert: boolean): JobSpec => web({ count: 2, env: { VERSION: String(n) }, update: { maxParallel: 1, healthyDeadlineMs: 60_000, minHealthyMs: 1000, autoRevert } });
+    const unhealthy = (a: { id: string; node: string }) => w.report(a.node, [{ id: a.id, client: 'running', health: 'unhealthy' }]);
+    w.register(spec(1, false));
+    w.settle();
+    const [v1a, v1b] = w.running('web').sort((x, y) => x.index - y.index);
+    // v2 is broken: its rollout fails, and it stays failed (no autoRevert).
+    w.register(spec(2, false));
+    w.step();
+    unhealthy(activeOf(w, 0).find((a) => a.jobVersion === 2)!);
+    w.step();
+    assert.equal(w.fsm.deployment('web')?.status, 'failed');
+    // v1 in slot 1 fails; its replacement is the current version, the broken v2, restarting there.
+    w.report(v1b!.node, [{ id: v1b!.id, client: 'failed', clientDetail: 'exited with code 1' }]);
+    w.step();
+    w.advance(120_000);
+    w.step();
+    const broken = activeOf(w, 1).find((a) => a.jobVersion === 2)!;
+    unhealthy(broken);
+    // v3 (good, autoRevert) rolls into slot 0 and fails there.
+    w.register(spec(3, true));
+    w.step();
+    unhealthy(activeOf(w, 0).find((a) => a.jobVersion === 3)!);
+    const plan = w.step();
+    assert.equal(plan.reverts.length, 1);
+    assert.equal(plan.reverts[0]!.toVersion, 1, `reverted to v${plan.reverts[0]!.toVersion}; v1 (${v1a!.id}) is what runs healthy`);
+    assert.equal(taskSha256(w.fsm.job('web')!.spec), taskSha256(spec(1, false)));
+  });
+});
