@@ -41,8 +41,8 @@
 //                  excuse lasts until a task of the index turns healthy again, or while an
 //                  instance a fault took down is still wanted (the brief's "count minus the
 //                  instances lost to faults"); a kill decided within STALE_VIEW_MS of a fault on
-//                  the index (the state had not heard of it yet), or delayed by its node being
-//                  cut off, is the fault's doing too;
+//                  the index (the state had not heard of it yet), or by a node cut off shortly
+//                  before or after the decision, is the fault's doing too;
 //   4 flaps        an allocation is declared lost only if its node has been unreachable for at
 //                  least lostGraceMs (gaps too short for gossip to see the node alive again are
 //                  counted as down): no rescheduling on a flap;
@@ -521,7 +521,7 @@ class WorkloadsWorld {
   }
 
   #heal(): void {
-    this.trace('sim', 'heal: every node up and connected, operator replaces broken versions');
+    this.trace('sim', 'heal: every node up and connected, operator replaces broken versions and failed rollouts');
     this.lossProbability = TIMING.baseLoss;
     for (const [id, n] of this.nodes) {
       if (!n.up) this.#bootNode(id);
@@ -530,10 +530,16 @@ class WorkloadsWorld {
         this.#reachabilityChanged(id);
       }
     }
+    // The operator replaces a broken current version, and deploys afresh a job whose rollout
+    // failed (a failed rollout stays failed, possibly with broken older instances restarting in
+    // a loop, until someone acts: seed 1356).
     for (const record of this.fsm.jobs()) {
-      if (record.status !== 'running' || behaviourOf(record.spec) === 'good') continue;
+      if (record.status !== 'running') continue;
+      const deployment = this.fsm.deployment(record.spec.job);
+      const failed = deployment !== undefined && deployment.version === record.version && deployment.status === 'failed';
+      if (behaviourOf(record.spec) === 'good' && !failed) continue;
       const plan = this.#jobs.find((j) => j.name === record.spec.job)!;
-      this.#register(specOf(plan, this.#versionTag(plan.name), 'good', record.spec.count, record.spec.update.autoRevert), 'operator fixes a broken version');
+      this.#register(specOf(plan, this.#versionTag(plan.name), 'good', record.spec.count, record.spec.update.autoRevert), failed ? 'operator deploys again after a failed rollout' : 'operator fixes a broken version');
     }
     if (this.leader === undefined) this.#scheduleElection();
   }
@@ -1127,8 +1133,9 @@ class Checker {
     const decidedAtMs = this.#stopDecidedAtMs.get(a.id) ?? now;
     this.#stopDecidedAtMs.delete(a.id);
     // A node cut off after the decision carries it out only when it is back, on a world that
-    // has moved on: the delay is the fault's doing.
-    const delayedByFault = this.#w.nodes.get(a.node)!.unreachable.some((r) => (r.toMs ?? now) > decidedAtMs);
+    // has moved on; one cut off shortly before it had not reported since (seed 2274: a health
+    // record from before the cut): either way the fault's doing.
+    const delayedByFault = this.#w.nodes.get(a.node)!.unreachable.some((r) => (r.toMs ?? now) > decidedAtMs - STALE_VIEW_MS);
     this.#lastKill.set(key(a.job, a.index), { text: `${a.id.slice(0, 6)} on ${a.node} (${latest.desiredReason}), decided at ${decidedAtMs}, killed at ${now}`, atMs: now, decidedAtMs, delayedByFault });
   }
 
