@@ -492,7 +492,10 @@ class Reconciliation {
       // stopped first (within maxParallel); its slot is filled with the new version once it has
       // stopped. Without this, such a rollout would wait forever.
       let inPlace = 0;
-      for (const index of f.indexes) {
+      // Only when the lack of room is lasting: with a node down or suspect (it may be back
+      // within its grace), replacing in place would kill old instances for a passing shortage.
+      const allUp = this.#in.nodes.every((n) => n.liveness === 'alive' || n.liveness === 'left');
+      for (const index of allUp ? f.indexes : []) {
         const old = pendingOf.get(`${f.job}\u0000${index}`)?.rolloutOf;
         if (old === undefined) continue;
         this.#stop(old, `rolling update: no node has room next to it (${f.summary}); replaced in place`);
