@@ -95,6 +95,10 @@ export const AgentConfigSchema = Type.Object(
         logMaxFileBytes: Type.Integer({ minimum: 4096, maximum: 1024 * 1024 * 1024 }),
         /** ...and this many files are kept per stream, the live one included. */
         logMaxFiles: Type.Integer({ minimum: 1, maximum: 100 }),
+        /** CPU offered to workloads, in millicores (default: every core; more overcommits, less reserves). */
+        offerCpuMillis: Type.Optional(Type.Integer({ minimum: 0, maximum: 10_000_000 })),
+        /** Memory offered to workloads in MB (default: total less a tenth, at least 256 MB kept back). */
+        offerMemoryMB: Type.Optional(Type.Integer({ minimum: 0, maximum: 100_000_000 })),
       },
       { additionalProperties: false },
     ),
@@ -167,6 +171,8 @@ const FIELDS: ReadonlyArray<{ readonly path: readonly string[]; readonly env: st
   { path: ['exec', 'enabled'], env: 'SAPPERS_EXEC_ENABLED', flag: 'execEnabled', kind: 'bool' },
   { path: ['cluster', 'belowMinNodes'], env: 'SAPPERS_BELOW_MIN_NODES', flag: 'belowMinNodes', kind: 'string' },
   { path: ['workloads', 'lostGraceMs'], env: 'SAPPERS_LOST_GRACE_MS', flag: 'lostGraceMs', kind: 'int' },
+  { path: ['workloads', 'offerCpuMillis'], env: 'SAPPERS_OFFER_CPU_MILLIS', flag: 'offerCpuMillis', kind: 'int' },
+  { path: ['workloads', 'offerMemoryMB'], env: 'SAPPERS_OFFER_MEMORY_MB', flag: 'offerMemoryMb', kind: 'int' },
 ];
 
 /** Flag values as commander hands them over: strings, repeated strings, or booleans. */

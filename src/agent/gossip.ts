@@ -92,6 +92,7 @@ export async function startGossip(init: GossipInit): Promise<Gossip> {
     version: VERSION,
     tags: config.tags,
     resources,
+    ...offerOf(config),
     rpcAddr: formatAddress(advertiseHost, init.rpcPort),
     httpAddr: formatAddress(advertiseHost, init.httpPort),
     startedAtMs: Math.round(clock.wallMs()),
@@ -255,4 +256,11 @@ export async function readKnownPeers(dataDir: string, log: Logger): Promise<stri
     log.warn({}, 'ignoring a known-peers file that is not JSON');
     return [];
   }
+}
+
+/** The operator's override of what this node offers to workloads, when set. */
+function offerOf(config: AgentConfig): Pick<NodeMeta, 'offer'> {
+  const { offerCpuMillis, offerMemoryMB } = config.workloads;
+  if (offerCpuMillis === undefined && offerMemoryMB === undefined) return {};
+  return { offer: { ...(offerCpuMillis === undefined ? {} : { cpuMillis: offerCpuMillis }), ...(offerMemoryMB === undefined ? {} : { memoryMB: offerMemoryMB }) } };
 }

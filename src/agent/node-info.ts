@@ -11,15 +11,15 @@ export function reservedMemoryMB(totalMB: number): number {
   return Math.min(totalMB, Math.max(256, Math.round(totalMB / 10)));
 }
 
-/** Capacity offered to workloads: every core, memory less the reserve, the data disk's free space. */
+/** Capacity offered to workloads: the operator's offer, else every core and memory less the reserve; the data disk's free space. */
 export function nodeInfoOf(id: string, meta: NodeMeta, eligible: boolean): NodeInfo {
   const totalMB = Math.floor(meta.resources.memoryTotalBytes / MIB);
   return {
     id,
     version: meta.version,
     tags: meta.tags,
-    cpuMillis: meta.resources.cpuCores * 1000,
-    memoryMB: totalMB - reservedMemoryMB(totalMB),
+    cpuMillis: meta.offer?.cpuMillis ?? meta.resources.cpuCores * 1000,
+    memoryMB: meta.offer?.memoryMB ?? totalMB - reservedMemoryMB(totalMB),
     diskFreeMB: Math.floor(meta.resources.diskFreeBytes / MIB),
     cpuCores: meta.resources.cpuCores,
     eligible,

@@ -24,6 +24,11 @@ export const NodeMetaSchema = Type.Object(
       },
       strict,
     ),
+    /**
+     * What the node offers to workloads when its operator set it (workloads.offerCpuMillis,
+     * workloads.offerMemoryMB); absent: every core, and memory less a reserve (src/agent/node-info.ts).
+     */
+    offer: Type.Optional(Type.Object({ cpuMillis: Type.Optional(Count), memoryMB: Type.Optional(Count) }, strict)),
     rpcAddr: Type.String({ maxLength: MAX_ADDRESS_CHARS }),
     httpAddr: Type.String({ maxLength: MAX_ADDRESS_CHARS }),
     startedAtMs: Count,

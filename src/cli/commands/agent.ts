@@ -42,6 +42,8 @@ export function agentCommand(): Command {
     .option('--learner-stable-ms <ms>', 'how long a new node must stay caught up before it may vote (default 10000)')
     .option('--below-min-nodes <mode>', "below --min-nodes: 'pause' places nothing new (default), 'stop' stops every workload")
     .option('--lost-grace-ms <ms>', "how long a dead node's workloads wait before they are replaced elsewhere (default 30000)")
+    .option('--offer-cpu-millis <n>', 'cpu offered to workloads in millicores (default: every core; more overcommits)')
+    .option('--offer-memory-mb <n>', 'memory offered to workloads in MB (default: total less a tenth, at least 256 MB kept back)')
     .option('--exec-enabled', 'let members of the cluster run commands on this node with "sappers exec" (exec.enabled; off by default)')
     .option('--dev', 'development mode: one node, data in a temp dir, every port on 127.0.0.1, no key or token needed')
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS))
