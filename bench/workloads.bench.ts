@@ -17,11 +17,10 @@
 // delta (entries it took), each agent's resident memory (VmRSS) and CPU time (utime + stime,
 // and the reaped children's cutime + cstime), and the task processes themselves.
 //
-// Capacity: the scheduler offers each node cores x 1000 millicores and never overcommits, and
-// the job file's least cpu is 10 millicores. Three agents on a 2-core host offer 6000, room for
-// 600 such instances; for more, each agent is started with a preload (--import, below) that
-// makes os.availableParallelism() report enough cores, and the notes say so. Nothing else of
-// the agent changes.
+// Capacity: by default a node offers cores x 1000 millicores, and the job file's least cpu is
+// 10 millicores. Three agents on a 2-core host offer 6000, room for 600 such instances; for
+// more, each agent is started with --offer-cpu-millis (an operator's overcommit), and the notes
+// say so.
 //
 // Cleanup, also on failure and on Ctrl-C: the agents are SIGKILLed, then this run's task
 // processes (found by their working directory under the run's temp dir) and their cgroups
@@ -136,12 +135,6 @@ export function benchJobSpec(count: number): JobSpec {
 function coresNeeded(count: number): number | undefined {
   const cores = Math.ceil((count * CPU_MILLIS * CAPACITY_HEADROOM) / NODES / 1000);
   return cores > availableParallelism() ? cores : undefined;
-}
-
-/** A preload that makes os.availableParallelism() (what the agent offers as cores) report CORES. */
-function coresPreload(cores: number): string {
-  const code = `import os from 'node:os'; import { syncBuiltinESMExports } from 'node:module'; os.availableParallelism = () => ${cores}; syncBuiltinESMExports();`;
-  return `data:text/javascript,${encodeURIComponent(code)}`;
 }
 
 function clockTicksPerSecond(): number {
@@ -307,9 +300,9 @@ async function startAgent(cleanup: CleanupStack, root: string, secrets: { keyFil
   const dataDir = join(root, name);
   mkdirSync(dataDir);
   const args = [
-    ...(cores === undefined ? [] : ['--import', coresPreload(cores)]),
     CLI,
     'agent',
+    ...(cores === undefined ? [] : ['--offer-cpu-millis', String(cores * 1000)]),
     '--data-dir', dataDir,
     '--node-id', name,
     '--bind', '127.0.0.1',
@@ -578,7 +571,7 @@ export async function runWorkloadsBench(ctx: BenchContext, countOverride?: numbe
       `job: type service, count ${count}, driver process, command "sleep ${SLEEP_SECONDS}", cpu ${CPU_MILLIS} millicores (the job file's least), memoryMB ${MEMORY_MB}, no ports, no checks; process driver limits: ${driver === undefined ? 'unknown' : `${driver.resourceLimits} (${driver.detail})`}`,
       cores === undefined
         ? `capacity: each agent offers its host's ${availableParallelism()} cores`
-        : `capacity: each agent offers ${cores} cores (a preload overrides os.availableParallelism(); the host has ${availableParallelism()}), since ${count} x ${CPU_MILLIS} millicores exceeds ${NODES} x ${availableParallelism()} cores and the scheduler does not overcommit cpu`,
+        : `capacity: each agent offers ${cores} cores (--offer-cpu-millis ${cores * 1000}; the host has ${availableParallelism()}), since ${count} x ${CPU_MILLIS} millicores exceeds ${NODES} x ${availableParallelism()} cores`,
       `times are ms after jobRun() returned (job stop: after jobStop() returned; that call took ${ms(stopStart - stopCallStart)} ms); polled: GET /v1/jobs?stale on the leader every ${POLL_MS} ms (${p.polls.length + stopPolls.length} polls, median ${ms(percentile([...p.polls, ...stopPolls], 50))} ms, p95 ${ms(percentile([...p.polls, ...stopPolls], 95))} ms, max ${ms(Math.max(...p.polls, ...stopPolls))} ms); state clocks: the latest allocation createdAtMs (placed) / modifiedAtMs (running, complete) less the wall time at return`,
       `first placed after ${ms(p.firstPlacedMs)} ms (polled), first running after ${ms(p.firstRunningMs)} ms (polled) / ${ms(stateFirstRunningMs)} ms (state clocks); placed per node: ${[...perNode.entries()].sort().map(([n, c]) => `${n} ${c}`).join(', ')}; failed while starting: ${p.failed}`,
       `GET /v1/allocs?job=${JOB_NAME}&stale with ${allocs.length} allocations: ${Math.round(listBytes / 1024)} KiB of JSON, ${listMs.map((v) => Math.round(v)).join(' / ')} ms (3 calls): the API has a cheaper count in GET /v1/jobs (instances: placed, running, ...), used for polling here`,
