@@ -15,6 +15,7 @@ import { registerJobRoutes, type JobsApi } from './jobs.ts';
 import { registerAllocRoutes, type AllocsApi } from './allocs.ts';
 import { registerServiceRoutes, type ServicesApi } from './services.ts';
 import { registerStreamRoutes, type StreamApi } from './streams.ts';
+import { isPublicUiRoute, registerUiRoutes } from './ui.ts';
 import { ErrorSchema, MemberSchema, StatusSchema, type MemberView, type Status } from './schemas.ts';
 import { Type } from '@sinclair/typebox';
 
@@ -33,6 +34,8 @@ export interface ApiServerOptions {
   readonly bodyLimitBytes?: number;
   /** Throws an ApiError for a request that may not proceed (the management token check). */
   readonly authorize?: (authorizationHeader: string | undefined, request: { readonly method: string; readonly url: string }) => void;
+  /** Where the built dashboard may be, first match wins (src/api/ui.ts, defaultUiDirs()). */
+  readonly uiDirs?: readonly string[];
 }
 
 export function createApiServer(options: ApiServerOptions): FastifyInstance {
@@ -59,7 +62,12 @@ export function createApiServer(options: ApiServerOptions): FastifyInstance {
   const authorize = options.authorize;
   if (authorize !== undefined) {
     // Every route, before its body is read: an unauthorized client learns nothing and sends nothing.
-    app.addHook('onRequest', async (request) => authorize(request.headers.authorization, { method: request.method, url: request.url }));
+    app.addHook('onRequest', async (request) => {
+      // The dashboard's static files are public: the app asks for the token and sends it with
+      // every API call. Decided by the route fastify matched, never by the raw URL.
+      if (isPublicUiRoute(request.routeOptions.url)) return;
+      authorize(request.headers.authorization, { method: request.method, url: request.url });
+    });
   }
 
   app.setNotFoundHandler((request, reply) => {
@@ -82,6 +90,7 @@ export function createApiServer(options: ApiServerOptions): FastifyInstance {
   registerServiceRoutes(app, options.agent, errors);
   registerMetricsRoute(app, options.agent, errors);
   registerExecRoutes(app, options.agent, errors);
+  registerUiRoutes(app, options.uiDirs === undefined ? {} : { dirs: options.uiDirs });
 
   return app;
 }
