@@ -6,12 +6,12 @@
 // the API has no log stream (jobs-logs.tsx).
 
 import type { ComponentChildren, JSX } from 'preact';
-import { useState } from 'preact/hooks';
+import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, apiSend } from '../api.ts';
 import { Badge, Confirm, Empty, ErrorBox, Loading, Page, Table, type Column } from '../components/index.ts';
 import { useLive, useNow } from '../hooks.ts';
 import { LogTail } from './jobs-logs.tsx';
-import { formatAgo as ago } from '../format.ts';
+import { formatAgo as ago, shortNodeId } from '../format.ts';
 import {
   allocHref,
   duration,
@@ -88,6 +88,9 @@ export function JobPage(props: { name?: string }): JSX.Element {
   const [outcome, setOutcome] = useState<Outcome>(undefined);
   const now = useNow(5000);
   const job = live.data;
+  // Stable, so the modal does not take the focus back on every render (it refocuses when its
+  // onCancel changes).
+  const cancel = useCallback(() => setPending(undefined), []);
 
   const act = async (purge: boolean): Promise<void> => {
     setBusy(true);
@@ -148,12 +151,12 @@ export function JobPage(props: { name?: string }): JSX.Element {
           </p>
           <OutcomeNote outcome={outcome} />
           {pending?.kind === 'stop' && (
-            <Confirm title={`Stop ${job.name}?`} confirmLabel="Stop the job" busy={busy} onConfirm={() => void act(false)} onCancel={() => setPending(undefined)}>
+            <Confirm title={`Stop ${job.name}?`} confirmLabel="Stop the job" busy={busy} onConfirm={() => void act(false)} onCancel={cancel}>
               <p>Every allocation of {job.name} is told to stop (each gets the job's stop timeout). The job and its history stay; running it again starts a new version.</p>
             </Confirm>
           )}
           {pending?.kind === 'purge' && (
-            <PurgeConfirm name={job.name} typed={pending.typed} busy={busy} onType={(typed) => setPending({ kind: 'purge', typed })} onConfirm={() => void act(true)} onCancel={() => setPending(undefined)} />
+            <PurgeConfirm name={job.name} typed={pending.typed} busy={busy} onType={(typed) => setPending({ kind: 'purge', typed })} onConfirm={() => void act(true)} onCancel={cancel} />
           )}
           {job.paused !== null && (
             <p class="alert tone-warn" role="status">
@@ -181,14 +184,22 @@ export function JobPage(props: { name?: string }): JSX.Element {
 /** Purge forgets the job and its history: the operator types its name to arm the button. */
 function PurgeConfirm(props: { name: string; typed: string; busy: boolean; onType: (typed: string) => void; onConfirm: () => void; onCancel: () => void }): JSX.Element {
   const armed = props.typed === props.name;
+  const input = useRef<HTMLInputElement>(null);
+  // The modal focuses its confirm button once mounted (after this component's effects): the
+  // name box takes the focus just after, since typing the name comes first.
+  useEffect(() => {
+    const timer = setTimeout(() => input.current?.focus(), 0);
+    return () => clearTimeout(timer);
+  }, []);
   return (
     <Confirm
       title={`Purge ${props.name}?`}
-      confirmLabel="Purge for good"
+      confirmLabel={armed ? 'Purge for good' : 'Type the name first'}
       danger
       busy={props.busy}
       onConfirm={() => {
         if (armed) props.onConfirm();
+        else input.current?.focus();
       }}
       onCancel={props.onCancel}
     >
@@ -196,8 +207,11 @@ function PurgeConfirm(props: { name: string; typed: string; busy: boolean; onTyp
         The job is stopped and <strong>forgotten with its whole history</strong>: its versions, allocations and rollouts. This cannot be undone.
       </p>
       <label class="jobs-confirm-type">
-        Type <code>{props.name}</code> to confirm:
+        <span>
+          Type <code>{props.name}</code> to confirm:
+        </span>
         <input
+          ref={input}
           class="input"
           name="confirm-name"
           autoComplete="off"
@@ -344,7 +358,7 @@ function AllocTable(props: { allocs: readonly AllocSummary[]; now: number }): JS
       ),
     },
     { key: 'index', title: 'Index', value: (a) => a.index, align: 'right' },
-    { key: 'node', title: 'Node', value: (a) => a.node },
+    { key: 'node', title: 'Node', value: (a) => a.node, render: (a) => <span title={a.node}>{shortNodeId(a.node)}</span> },
     { key: 'version', title: 'Version', value: (a) => a.jobVersion, render: (a) => `v${a.jobVersion}`, align: 'right', wide: true },
     { key: 'desired', title: 'Desired', value: (a) => a.desired, render: (a) => <span title={a.desiredReason}>{a.desired}</span>, wide: true },
     { key: 'client', title: 'Client', value: (a) => a.client, render: (a) => <Badge status={a.client} title={a.clientDetail} /> },
@@ -372,6 +386,7 @@ export function AllocPage(props: { id?: string }): JSX.Element {
   const [outcome, setOutcome] = useState<Outcome>(undefined);
   const now = useNow(5000);
   const a = live.data;
+  const cancel = useCallback(() => setConfirming(false), []);
 
   const restart = async (): Promise<void> => {
     setBusy(true);
@@ -435,7 +450,7 @@ export function AllocPage(props: { id?: string }): JSX.Element {
           {live.error !== undefined && <StaleNote error={live.error} />}
           <OutcomeNote outcome={outcome} />
           {confirming && (
-            <Confirm title={`Restart ${a.job}[${a.index}]?`} confirmLabel="Restart the task" busy={busy} onConfirm={() => void restart()} onCancel={() => setConfirming(false)}>
+            <Confirm title={`Restart ${a.job}[${a.index}]?`} confirmLabel="Restart the task" busy={busy} onConfirm={() => void restart()} onCancel={cancel}>
               <p>Its task is stopped and started again on {a.node}, with the same allocation, ports and directory. This does not count against the job's restart policy.</p>
             </Confirm>
           )}
@@ -482,7 +497,7 @@ export function AllocPage(props: { id?: string }): JSX.Element {
                 </Fact>
                 <Fact label="Client">
                   <Badge status={a.client} />
-                  {a.clientDetail !== '' && <span class="hint"> {a.clientDetail}</span>}
+                  {a.clientDetail !== '' && a.clientDetail !== a.client && <span class="hint"> {a.clientDetail}</span>}
                 </Fact>
                 <Fact label="Health">
                   <Badge status={a.health} />

@@ -9,7 +9,7 @@
 // operator take it (reload) or write theirs over it knowingly (a CAS against the new revision).
 
 import type { ComponentChildren, JSX } from 'preact';
-import { useEffect, useState } from 'preact/hooks';
+import { useCallback, useEffect, useState } from 'preact/hooks';
 import { ApiError, apiGet, apiSend } from '../api.ts';
 import { Badge, Confirm, Empty, ErrorBox, Loading, Page, Table, type Column } from '../components/index.ts';
 import { useLive, type LiveData } from '../hooks.ts';
@@ -198,6 +198,7 @@ function KeyDetail(props: { keyName: string; prefix: string; onListChanged: () =
   const [deleting, setDeleting] = useState(false);
   const [busy, setBusy] = useState(false);
   const entry = live.data;
+  const cancelDelete = useCallback(() => setDeleting(false), []);
   const close = (): void => {
     location.hash = kvHref(props.prefix);
   };
@@ -334,7 +335,7 @@ function KeyDetail(props: { keyName: string; prefix: string; onListChanged: () =
           </button>
         </div>
         {deleting && (
-          <Confirm title={`Delete ${e.key}?`} confirmLabel="Delete" danger busy={busy} onConfirm={() => void remove(e.modRevision)} onCancel={() => setDeleting(false)}>
+          <Confirm title={`Delete ${e.key}?`} confirmLabel="Delete" danger busy={busy} onConfirm={() => void remove(e.modRevision)} onCancel={cancelDelete}>
             <p>
               The key and its value ({valueBytes(e).length} bytes) are removed for every node. Only if nobody changed it since mod revision {e.modRevision} (the value shown).
             </p>

@@ -9,6 +9,7 @@ import type { JSX } from 'preact';
 import { useState } from 'preact/hooks';
 import { ApiError } from '../api.ts';
 import { Badge, Empty, ErrorBox, Loading, Page, Table, type Column } from '../components/index.ts';
+import { shortNodeId } from '../format.ts';
 import { useLive } from '../hooks.ts';
 import { useRoute } from '../router.ts';
 import './services.css';
@@ -138,7 +139,7 @@ export function ServicePage(props: { name?: string }): JSX.Element {
       ),
     },
     { key: 'job', title: 'Job', value: (i) => i.job, render: (i) => <a href={`#/jobs/${encodeURIComponent(i.job)}`}>{i.job}</a>, wide: true },
-    { key: 'node', title: 'Node', value: (i) => i.node },
+    { key: 'node', title: 'Node', value: (i) => i.node, render: (i) => <span title={i.node}>{shortNodeId(i.node)}</span> },
     { key: 'address', title: 'Address', value: (i) => endpoint(i), render: (i) => <code>{endpoint(i)}</code> },
     { key: 'status', title: 'Status', value: (i) => statusRank(i.status), render: (i) => <Badge status={i.status} /> },
     {
