@@ -193,9 +193,20 @@ function Shell(props: { readonly withToken: boolean; readonly onLogout: () => vo
                 setTheme(next);
               }}
               title={theme === 'auto' ? 'Theme follows the system; click to switch' : `Theme: ${theme} (remembered); click to switch`}
+              aria-label={effectiveTheme(theme) === 'dark' ? 'Switch to the light theme' : 'Switch to the dark theme'}
               data-theme-toggle
             >
-              {effectiveTheme(theme) === 'dark' ? '☀ Light' : '☾ Dark'}
+              {effectiveTheme(theme) === 'dark' ? (
+                <>
+                  <span aria-hidden="true">☀</span>
+                  <span class="button-text">Light</span>
+                </>
+              ) : (
+                <>
+                  <span aria-hidden="true">☾</span>
+                  <span class="button-text">Dark</span>
+                </>
+              )}
             </button>
             {props.withToken ? (
               <button type="button" class="button" onClick={props.onLogout} data-logout>

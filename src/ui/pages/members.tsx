@@ -16,7 +16,7 @@ import { ErrorBox } from '../components/error-box.tsx';
 import { Loading } from '../components/loading.tsx';
 import { Page } from '../components/page.tsx';
 import { Table, type Column } from '../components/table.tsx';
-import { formatAgo, formatBytes, formatDuration, formatTime, parseIsoMs } from '../format.ts';
+import { formatAgo, formatBytes, formatDuration, formatTime, parseIsoMs, shortNodeId } from '../format.ts';
 import { useLive, useNow } from '../hooks.ts';
 import type { Member, MemberRole, MemberStatus } from '../types.ts';
 
@@ -58,7 +58,7 @@ export function MembersPage(): JSX.Element {
       return isUp(m) && started !== undefined ? Math.max(0, (now - started) / 1000) : undefined;
     };
     return [
-      { key: 'id', title: 'Node', value: (m) => m.id, render: (m) => <span class="mono" title={`gossip ${m.addr}, rpc ${m.rpcAddr}, http ${m.httpAddr}`}>{m.id}</span> },
+      { key: 'id', title: 'Node', value: (m) => m.id, render: (m) => <span class="mono node-id" title={`${m.id}: gossip ${m.addr}, rpc ${m.rpcAddr}, http ${m.httpAddr}`}>{shortNodeId(m.id)}</span> },
       {
         key: 'status',
         title: 'Status',

@@ -35,6 +35,7 @@ export interface TopoLayout {
 
 const NODE_RADIUS = 24;
 const MARGIN = 70;
+const MIN_HALF = 150;
 
 /**
  * Places the nodes: leader at the centre (or, with no leader, the voters share the inner ring),
@@ -55,7 +56,8 @@ export function layoutTopology(status: Pick<Status, 'leader' | 'voters' | 'learn
   const innerRadius = inner.length === 0 ? 0 : Math.max(leader === undefined && inner.length === 1 ? 0 : 120, (inner.length * spacing) / (2 * Math.PI));
   const outerRadius = outer.length === 0 ? innerRadius : Math.max(innerRadius + 120, (outer.length * spacing) / (2 * Math.PI), 120);
   const radius = Math.max(innerRadius, outerRadius);
-  const half = radius + MARGIN;
+  // At least room for a node and its two label lines, so one node is not drawn huge.
+  const half = Math.max(radius + MARGIN, MIN_HALF);
 
   const place = (list: readonly string[], r: number, offset: number): TopoNode[] =>
     list.map((id, i) => {
@@ -70,7 +72,8 @@ export function layoutTopology(status: Pick<Status, 'leader' | 'voters' | 'learn
   }
   const nodes: TopoNode[] = [];
   if (leader !== undefined) nodes.push({ id: leader, role: 'leader', status: statusOf.get(leader) ?? 'unknown', x: 0, y: 0 });
-  nodes.push(...place(inner, innerRadius, 0));
+  // An even ring turned by half a step: no voter straight below the leader, where its labels are.
+  nodes.push(...place(inner, innerRadius, inner.length % 2 === 0 && inner.length > 0 ? Math.PI / inner.length : 0));
   // The outer ring turned by half a step, so its nodes sit between the inner ones.
   nodes.push(...place(outer, outerRadius, outer.length === 0 ? 0 : Math.PI / Math.max(outer.length, 1)));
   return { nodes, width: 2 * half, height: 2 * half + 20, innerRadius, outerRadius };
@@ -111,14 +114,14 @@ function TopologySvg(props: { readonly layout: TopoLayout }): JSX.Element {
   const leader = layout.nodes.find((n) => n.role === 'leader');
   const half = layout.width / 2;
   return (
-    <svg viewBox={`${-half} ${-half} ${layout.width} ${layout.height}`} role="img" aria-label={`Cluster topology: ${layout.nodes.length} nodes`} data-topology>
+    <svg viewBox={`${-half} ${-half} ${layout.width} ${layout.height}`} width={layout.width} height={layout.height} role="img" aria-label={`Cluster topology: ${layout.nodes.length} nodes`} data-topology>
       {layout.innerRadius > 0 ? <circle class="topo-ring" cx={0} cy={0} r={layout.innerRadius} /> : null}
       {layout.outerRadius > layout.innerRadius ? <circle class="topo-ring" cx={0} cy={0} r={layout.outerRadius} /> : null}
       {leader === undefined
         ? null
         : layout.nodes
             .filter((n) => n.role === 'voter' || n.role === 'learner')
-            .map((n) => <line key={`link-${n.id}`} class="topo-link" x1={leader.x} y1={leader.y} x2={n.x} y2={n.y} stroke-dasharray={n.role === 'learner' ? '6 5' : undefined} />)}
+            .map((n) => <line key={`link-${n.id}`} class={n.status === 'dead' || n.status === 'left' ? 'topo-link link-down' : 'topo-link'} x1={leader.x} y1={leader.y} x2={n.x} y2={n.y} stroke-dasharray={n.role === 'learner' ? '6 5' : undefined} />)}
       {layout.nodes.map((n) => (
         <g key={n.id} class={`topo-node role-${n.role} status-${n.status}`} transform={`translate(${n.x.toFixed(1)} ${n.y.toFixed(1)})`} data-node={n.id} data-status={n.status} data-role={n.role}>
           <title>{`${n.id}: ${n.role === 'none' ? 'not in the Raft configuration' : n.role}, ${n.status}`}</title>
