@@ -1,25 +1,14 @@
-// An allocation's log tail. The API has no log stream (src/api/allocs.ts): the node's live log
-// file is read in pieces, GET /v1/allocs/ID/logs?stream=&offset=&limit= -> {data (base64),
-// offset, nextOffset, size}. So this reads the last 64 KiB first (a negative offset counts back
-// from the end), then asks again from nextOffset every 2 s while the page is open and visible.
-// Rotation (copy-and-truncate on the node): an offset past the file's size is read from 0 by the
-// agent (the answer's offset is then below the one asked), and a size smaller than the last one
-// seen means the file was truncated even if our offset still fits: start over at 0.
+// An allocation's log tail on its page: stdout or stderr, the last 64 KiB then what follows,
+// asked for every 2 s while the page is open and the tab visible (the API has no log stream;
+// jobs-logfollow.ts does the reading and notices rotation). Scrolls with the output while the
+// reader is at the end; scrolling up to read stops that, scrolling back down resumes it.
 
 import type { JSX } from 'preact';
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { apiGet } from '../api.ts';
 import { formatBytes } from '../format.ts';
-import type { AllocLogs } from './jobs-parts.tsx';
-
-export const LOG_TAIL_BYTES = 64 * 1024;
-export const LOG_POLL_MS = 2000;
-/** Characters kept on screen (older output is dropped at a line break). */
-const MAX_LOG_CHARS = 256 * 1024;
-/** Reads in one poll when the log grew faster than one read takes (64 KiB each). */
-const MAX_READS_PER_POLL = 4;
-
-type Stream = 'stdout' | 'stderr';
+import type { AllocLogs } from './jobs-parts.ts';
+import { LOG_POLL_MS, LOG_TAIL_BYTES, LogFollower } from './jobs-logfollow.ts';
 
 interface TailState {
   readonly text: string;
@@ -29,7 +18,7 @@ interface TailState {
 }
 
 export function LogTail(props: { allocId: string; running: boolean }): JSX.Element {
-  const [stream, setStream] = useState<Stream>('stdout');
+  const [stream, setStream] = useState<'stdout' | 'stderr'>('stdout');
   const [autoScroll, setAutoScroll] = useState(true);
   const [state, setState] = useState<TailState>({ text: '', error: undefined, loaded: false, size: 0 });
   const preRef = useRef<HTMLPreElement>(null);
@@ -37,43 +26,19 @@ export function LogTail(props: { allocId: string; running: boolean }): JSX.Eleme
   useEffect(() => {
     let stopped = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
-    let next = -LOG_TAIL_BYTES;
-    let lastSize = -1;
-    // Reads may end inside a UTF-8 character: a streaming decoder carries it to the next read.
-    let decoder = new TextDecoder('utf-8');
-    let text = '';
     setState({ text: '', error: undefined, loaded: false, size: 0 });
-
     const base = `/v1/allocs/${encodeURIComponent(props.allocId)}/logs?stream=${stream}`;
-    const read = (offset: number): Promise<AllocLogs> => apiGet<AllocLogs>(`${base}&offset=${offset}&limit=${LOG_TAIL_BYTES}`);
-    const startOver = (why: string): void => {
-      decoder = new TextDecoder('utf-8');
-      text = keepTail(`${text}${text === '' || text.endsWith('\n') ? '' : '\n'}--- ${why} ---\n`);
-    };
+    const follower = new LogFollower((offset) => apiGet<AllocLogs>(`${base}&offset=${offset}&limit=${LOG_TAIL_BYTES}`));
 
     const poll = async (): Promise<void> => {
-      if (stopped) return;
       // A hidden tab asks nothing; it catches up when shown again.
-      if (typeof document === 'undefined' || !document.hidden) {
+      if (!document.hidden) {
         try {
-          for (let i = 0; i < MAX_READS_PER_POLL && !stopped; i++) {
-            let r = await read(next);
-            if (stopped) return;
-            if (next > 0 && r.offset < next) {
-              startOver('log rotated');
-            } else if (lastSize >= 0 && r.size < lastSize && next > 0) {
-              // Truncated under us, but our offset still fits: what we read is from the new file's middle.
-              startOver('log rotated');
-              r = await read(0);
-              if (stopped) return;
-            }
-            text = keepTail(text + decoder.decode(base64Bytes(r.data), { stream: true }));
-            next = r.nextOffset;
-            lastSize = r.size;
-            if (r.nextOffset >= r.size || r.data.length === 0) break;
-          }
-          setState({ text, error: undefined, loaded: true, size: lastSize });
+          await follower.poll();
+          if (stopped) return;
+          setState({ text: follower.text, error: undefined, loaded: true, size: Math.max(0, follower.size) });
         } catch (e) {
+          if (stopped) return;
           setState((s) => ({ ...s, loaded: true, error: e instanceof Error ? e.message : String(e) }));
         }
       }
@@ -130,18 +95,4 @@ export function LogTail(props: { allocId: string; running: boolean }): JSX.Eleme
       )}
     </section>
   );
-}
-
-function keepTail(text: string): string {
-  if (text.length <= MAX_LOG_CHARS) return text;
-  const cut = text.length - MAX_LOG_CHARS;
-  const newline = text.indexOf('\n', cut);
-  return text.slice(newline === -1 ? cut : newline + 1);
-}
-
-function base64Bytes(b64: string): Uint8Array {
-  const binary = atob(b64);
-  const out = new Uint8Array(binary.length);
-  for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i);
-  return out;
 }

@@ -25,7 +25,7 @@ import {
   type JobListEntry,
   type JobSpecView,
   type JobStatusView,
-} from './jobs-parts.tsx';
+} from './jobs-parts.ts';
 import './jobs.css';
 
 const JOB_COLUMNS: readonly Column<JobListEntry>[] = [
