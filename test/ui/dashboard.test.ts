@@ -5,6 +5,8 @@
 // the API shows its allocations, and an allocation page its log tail. Every page is saved as a
 // screenshot (test-artifacts/ui/, light and dark, and at a phone's width) for a person to look
 // at. One cluster and one browser for the file, steps in order; deadlines only guard hangs.
+// The hooks used (data-page, data-table, data-row, data-status, data-login, ...) are the ones
+// the dashboard promises tests (see the UI contract in src/ui/components/page.tsx and table.tsx).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
@@ -13,7 +15,7 @@ import type { JobSpec } from '../../src/core/scheduler/job.ts';
 import type { SappersClient } from '../../src/client/client.ts';
 import { agentGroup, type AgentGroup } from '../helpers/agent-group.ts';
 import { runCli, type AgentProcess } from '../helpers/agent-process.ts';
-import { LAPTOP, PHONE, openBrowser, screenshot, uiSkipReason, type BrowserSession } from '../helpers/browser.ts';
+import { PHONE, openBrowser, screenshot, uiSkipReason, type BrowserSession } from '../helpers/browser.ts';
 import { until } from '../helpers/until.ts';
 
 const skip = uiSkipReason();
@@ -54,6 +56,12 @@ function greeterJob(): JobSpec {
 
 const group: AgentGroup = await agentGroup('ui');
 
+/** The pages to photograph, by route and data-page name (job and alloc filled in once known). */
+interface Shot {
+  readonly name: string;
+  readonly hash: string;
+}
+
 describe('the dashboard in a browser', { skip: skip ?? false, concurrency: false }, () => {
   let a: AgentProcess;
   let api: SappersClient;
@@ -62,6 +70,9 @@ describe('the dashboard in a browser', { skip: skip ?? false, concurrency: false
   let url: string;
   let leader: string;
   let victim: string;
+  let allocId: string;
+  /** Every URL the browser asked for: the token must never be in one. */
+  const requested: string[] = [];
 
   before(async () => {
     a = await group.agent(NODES[0]);
@@ -75,6 +86,7 @@ describe('the dashboard in a browser', { skip: skip ?? false, concurrency: false
     url = `${a.addr}/ui/`;
     session = await openBrowser();
     page = session.page;
+    session.context.on('request', (r) => requested.push(r.url()));
   });
 
   after(async () => {
@@ -90,34 +102,49 @@ describe('the dashboard in a browser', { skip: skip ?? false, concurrency: false
     await form.locator('[type=submit]').click();
   }
 
-  /** Goes to a route of the app (hash router) and waits for the page's root. */
+  /** Goes to a route of the app (hash router) and waits for the page's root and its data. */
   async function show(p: Page, hash: string, name: string): Promise<void> {
     await p.goto(`${url}${hash}`);
     await p.locator(`[data-page="${name}"]`).waitFor();
+    await until(`${name} loaded`, async () => ((await p.locator('[data-page] [data-loading]').count()) === 0 ? true : undefined), 30_000, 100);
+  }
+
+  async function shootAll(p: Page, shots: readonly Shot[], suffix: string): Promise<void> {
+    for (const s of shots) {
+      await show(p, s.hash, s.name);
+      await screenshot(p, `${s.name}-${suffix}`);
+    }
   }
 
   it('a wrong token shows an error and no data', async () => {
     await logIn(page, 'not-the-token');
-    const form = page.locator('form[data-login]');
-    await form.locator('[role=alert]').waitFor();
-    assert.match((await form.textContent()) ?? '', /token/i);
+    const alert = page.locator('form[data-login] [role=alert]');
+    await alert.waitFor();
+    assert.notEqual(((await alert.textContent()) ?? '').trim(), '', 'the refusal is explained');
     assert.equal(await page.locator('[data-page]').count(), 0, 'no page is shown');
     assert.equal(await page.locator('[data-row]').count(), 0, 'no data is shown');
+    assert.equal(await page.evaluate("sessionStorage.getItem('sappers.token')"), null, 'a refused token is not kept');
     await session.screenshot('login-refused');
   });
 
   it('logs in with the token and shows 3 alive members and the leader', async () => {
     await logIn(page, a.api.token);
-    await page.locator('[data-page="overview"]').waitFor();
+    const overview = page.locator('[data-page="overview"]');
+    await overview.waitFor();
     assert.equal(await page.locator('form[data-login]').count(), 0, 'the login form is gone');
-    await page.locator('[data-page="overview"]').getByText(leader, { exact: false }).first().waitFor();
-    await session.screenshot('overview');
+    await overview.locator('[data-leader]').filter({ hasText: leader }).waitFor();
+    await session.screenshot('overview-light');
 
     await show(page, '#/members', 'members');
     const table = page.locator('[data-table="members"]');
     for (const id of NODES) await table.locator(`[data-row="${id}"] [data-status="alive"]`).waitFor();
     assert.equal(await table.locator('[data-row]').count(), 3);
-    await session.screenshot('members');
+    await session.screenshot('members-light');
+
+    await show(page, '#/topology', 'topology');
+    for (const id of NODES) await page.locator(`[data-topology] [data-node="${id}"][data-status="alive"]`).waitFor();
+    assert.equal(await page.locator(`[data-topology] [data-node="${leader}"]`).getAttribute('data-role'), 'leader');
+    await session.screenshot('topology-light');
   });
 
   it('shows a SIGKILLed node as dead', async () => {
@@ -125,10 +152,112 @@ describe('the dashboard in a browser', { skip: skip ?? false, concurrency: false
     victim = NODES.slice(1).find((id) => id !== leader)!;
     await group.kill(victim);
     await show(page, '#/members', 'members');
-    await page.locator(`[data-table="members"] [data-row="${victim}"] [data-status="dead"]`).waitFor({ timeout: GONE });
-    for (const id of NODES.filter((x) => x !== victim)) {
-      assert.equal(await page.locator(`[data-table="members"] [data-row="${id}"] [data-status="alive"]`).count(), 1, `${id} still alive`);
-    }
+    const table = page.locator('[data-table="members"]');
+    await table.locator(`[data-row="${victim}"] [data-status="dead"]`).waitFor({ timeout: GONE });
+    for (const id of NODES.filter((x) => x !== victim)) assert.equal(await table.locator(`[data-row="${id}"] [data-status="alive"]`).count(), 1, `${id} is still alive`);
     await session.screenshot('members-one-dead');
+    await show(page, '#/topology', 'topology');
+    await page.locator(`[data-topology] [data-node="${victim}"][data-status="dead"]`).waitFor({ timeout: GONE });
+    await session.screenshot('topology-one-dead');
+  });
+
+  it('writes, edits (compare-and-swap) and deletes a key in the KV browser, as the CLI sees', async () => {
+    const cliGet = (): Promise<{ code: number; stdout: string; stderr: string }> => runCli(['kv', 'get', KEY, '--raw', '--addr', a.addr]);
+    await show(page, '#/kv', 'kv');
+    await page.locator('[data-action="new-key"]').click();
+    const create = page.locator('form[data-form="kv-create"]');
+    await create.locator('input[name=key]').fill(KEY);
+    await create.locator('textarea[name=value]').fill(VALUE);
+    await create.locator('[type=submit]').click();
+    const detail = page.locator(`[data-key="${KEY}"]`);
+    await detail.locator('[data-value]').filter({ hasText: VALUE }).waitFor();
+    const created = await cliGet();
+    assert.equal(created.code, 0, created.stderr);
+    assert.equal(created.stdout, VALUE);
+    await session.screenshot('kv-light');
+
+    await detail.locator('[data-action="edit"]').click();
+    const edit = page.locator('form[data-form="kv-edit"]');
+    await edit.locator('textarea[name=value]').fill(`${VALUE}-again`);
+    await edit.locator('[type=submit]').click();
+    await detail.locator('[data-value]').filter({ hasText: `${VALUE}-again` }).waitFor();
+    const edited = await cliGet();
+    assert.equal(edited.code, 0, edited.stderr);
+    assert.equal(edited.stdout, `${VALUE}-again`);
+    assert.equal(await detail.locator('[data-version]').textContent(), '2');
+
+    await detail.locator('[data-action="delete"]').click();
+    await page.locator('[data-confirm] [data-confirm-button]').click();
+    await page.locator(`[data-table="kv"] [data-row="${KEY}"]`).waitFor({ state: 'detached' });
+    const deleted = await cliGet();
+    assert.notEqual(deleted.code, 0, 'the key is gone');
+    // Kept for the later screenshots of the KV page.
+    await api.kvPut(KEY, VALUE);
+  });
+
+  it("shows a job's allocations, an allocation's log tail, and its service", async () => {
+    await api.jobRun(greeterJob());
+    const allocs = await until('2 running allocations of greeter', async () => {
+      const list = (await api.allocs({ job: 'greeter' })).filter((x) => x.desired === 'run' && x.client === 'running');
+      return list.length === 2 ? list : undefined;
+    });
+    allocId = allocs[0]!.id;
+
+    await show(page, '#/jobs', 'jobs');
+    await page.locator('[data-table="jobs"] [data-row="greeter"]').waitFor();
+    await session.screenshot('jobs-light');
+
+    await show(page, '#/jobs/greeter', 'job');
+    const rows = page.locator('[data-table="allocations"]');
+    for (const x of allocs) await rows.locator(`[data-row="${x.id}"] [data-status="running"]`).waitFor();
+    await session.screenshot('job-light');
+
+    await show(page, `#/allocs/${allocId}`, 'alloc');
+    await page.locator('[data-log-text]').filter({ hasText: 'hello-from-the-task' }).waitFor();
+    await session.screenshot('alloc-light');
+
+    await show(page, '#/services', 'services');
+    await page.locator('[data-table="services"] [data-row="greeter"]').waitFor();
+    await session.screenshot('services-light');
+    await show(page, '#/services/greeter', 'service');
+    const instances = page.locator('[data-table="instances"]');
+    for (const x of allocs) await instances.locator(`[data-row="${x.id}"] [data-status="passing"]`).first().waitFor();
+    await session.screenshot('service-light');
+  });
+
+  it('shows the events and verifies their hash chain', async () => {
+    await show(page, '#/events', 'events');
+    await page.locator(`[data-table="events"] [data-type="job.register"]`).first().waitFor();
+    await page.locator('[data-action="verify"]').click();
+    await page.locator('[data-verify="ok"]').waitFor();
+    await session.screenshot('events-light');
+  });
+
+  it("every page in the dark theme, and at a phone's width", async () => {
+    const shots: Shot[] = [
+      { name: 'overview', hash: '#/' },
+      { name: 'topology', hash: '#/topology' },
+      { name: 'members', hash: '#/members' },
+      { name: 'jobs', hash: '#/jobs' },
+      { name: 'job', hash: '#/jobs/greeter' },
+      { name: 'alloc', hash: `#/allocs/${allocId}` },
+      { name: 'services', hash: '#/services' },
+      { name: 'service', hash: '#/services/greeter' },
+      { name: 'kv', hash: `#/kv?prefix=dashboard/&key=${encodeURIComponent(KEY)}` },
+      { name: 'events', hash: '#/events' },
+    ];
+    await page.locator('[data-theme-toggle]').click();
+    assert.equal(await page.locator('html').getAttribute('data-theme'), 'dark');
+    await shootAll(page, shots, 'dark');
+
+    const phone = await session.newPage({ viewport: PHONE });
+    await logIn(phone, a.api.token);
+    await phone.locator('[data-page="overview"]').waitFor();
+    await shootAll(phone, shots, 'phone');
+    await phone.locator('[data-menu]').click();
+    await screenshot(phone, 'menu-phone');
+
+    assert.ok(requested.length > 0);
+    for (const r of requested) assert.ok(!r.includes(a.api.token), `the token is never in a URL (${r})`);
   });
 });
