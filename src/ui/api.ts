@@ -53,6 +53,9 @@ export function setAuthFailureHandler(handler: ((error: ApiError) => void) | und
   authFailureHandler = handler;
 }
 
+/** A request body (the DOM's BodyInit; spelled this way so Node's types, used by the unit tests, know it too). */
+type RequestBody = NonNullable<RequestInit['body']>;
+
 function isAuthFailure(status: number): boolean {
   return status === 401 || status === 403;
 }
@@ -89,7 +92,7 @@ function unreachable(e: unknown): ApiError {
   return new ApiError(0, 'unreachable', `cannot reach the agent (${why}); is it running?`);
 }
 
-async function request(method: string, path: string, init: { headers: Record<string, string>; body?: BodyInit }, signal?: AbortSignal): Promise<Response> {
+async function request(method: string, path: string, init: { headers: Record<string, string>; body?: RequestBody }, signal?: AbortSignal): Promise<Response> {
   let response: Response;
   try {
     response = await fetch(path, { method, headers: init.headers, ...(init.body === undefined ? {} : { body: init.body }), ...(signal === undefined ? {} : { signal }), cache: 'no-store', credentials: 'same-origin' });
@@ -118,7 +121,7 @@ export async function apiGet<T>(path: string): Promise<T> {
  * PUT /v1/kv/<key> is the raw body). Throws ApiError.
  */
 export async function apiSend<T>(method: 'PUT' | 'POST' | 'DELETE', path: string, body?: unknown | Uint8Array | string): Promise<T> {
-  let init: { headers: Record<string, string>; body?: BodyInit };
+  let init: { headers: Record<string, string>; body?: RequestBody };
   if (body === undefined) init = { headers: headers('application/json') };
   else if (typeof body === 'string') init = { headers: headers('application/json', { 'content-type': 'text/plain; charset=utf-8' }), body };
   else if (body instanceof Uint8Array) init = { headers: headers('application/json', { 'content-type': 'application/octet-stream' }), body: body as Uint8Array<ArrayBuffer> };
@@ -244,6 +247,8 @@ export class SseParser {
     for (;;) {
       const end = this.#buffer.search(/\r\n|\r|\n/);
       if (end < 0) break;
+      // A CR that ends the text so far may be the first half of a CRLF: wait for the next chunk.
+      if (end === this.#buffer.length - 1 && this.#buffer[end] === '\r') break;
       const line = this.#buffer.slice(0, end);
       const eolLength = this.#buffer.startsWith('\r\n', end) ? 2 : 1;
       this.#buffer = this.#buffer.slice(end + eolLength);
