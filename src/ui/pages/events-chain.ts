@@ -4,6 +4,11 @@
 // is sha256(prevHash + "\n" + JSON [seq, index, atMs, type, subject, detail with sorted keys]),
 // lower-case hex. The digest comes from Web Crypto (SubtleCrypto.digest) instead of the cores'
 // own sha256, which gives the same bytes (FIPS 180-4), so a page can tell an altered event.
+// Web Crypto exists only in secure contexts (https, or http on localhost); the API is plain http,
+// so a dashboard opened at http://<node address>:7700/ui/ has none: there the chain is hashed with
+// the cores' own sha256 (src/core/sha256.ts, pure TS, the very code that built the chain).
+
+import { sha256Hex as coreSha256Hex } from '../../core/sha256.ts';
 
 /** One event as GET /v1/events returns it (src/core/fsm/types.ts ClusterEvent). */
 export interface ClusterEvent {
@@ -50,9 +55,15 @@ export function canonicalEventBytes(prevHash: string, e: Omit<ClusterEvent, 'pre
   return encoder.encode(`${prevHash}\n${canonical}`);
 }
 
+/** Which SHA-256 a verification used (Web Crypto when the page is a secure context). */
+export type HashEngine = 'web-crypto' | 'built-in';
+
+export function hashEngine(): HashEngine {
+  return globalThis.crypto?.subtle === undefined ? 'built-in' : 'web-crypto';
+}
+
 export async function sha256Hex(bytes: Uint8Array): Promise<string> {
-  // SubtleCrypto exists only in secure contexts (https, or http on localhost/127.0.0.1).
-  if (globalThis.crypto?.subtle === undefined) throw new Error('this page is not a secure context (https or localhost), so the browser offers no SHA-256 (Web Crypto); use `sappers events verify`');
+  if (globalThis.crypto?.subtle === undefined) return coreSha256Hex(bytes);
   const digest = new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>));
   let hex = '';
   for (const b of digest) hex += b.toString(16).padStart(2, '0');

@@ -9,7 +9,7 @@ import type { JSX } from 'preact';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { apiGet, openStream } from '../api.ts';
 import { Badge, Empty, ErrorBox, Loading, Page } from '../components/index.ts';
-import { short, verifyAll, type ClusterEvent, type EventsPage, type VerifyResult } from './events-chain.ts';
+import { hashEngine, short, verifyAll, type ClusterEvent, type EventsPage, type HashEngine, type VerifyResult } from './events-chain.ts';
 import './events.css';
 
 /** Events loaded before following the stream. */
@@ -20,7 +20,7 @@ const MAX_KEPT_EVENTS = 2000;
 const MAX_SHOWN_ROWS = 300;
 
 type Connection = 'loading' | 'connecting' | 'live' | 'reconnecting';
-type Verification = { readonly state: 'idle' } | { readonly state: 'running' } | { readonly state: 'done'; readonly result: VerifyResult; readonly atMs: number } | { readonly state: 'error'; readonly message: string };
+type Verification = { readonly state: 'idle' } | { readonly state: 'running' } | { readonly state: 'done'; readonly result: VerifyResult; readonly atMs: number; readonly engine: HashEngine } | { readonly state: 'error'; readonly message: string };
 
 export function EventsPage(): JSX.Element {
   // Ascending by seq; shown reversed.
@@ -111,7 +111,7 @@ export function EventsPage(): JSX.Element {
     setVerification({ state: 'running' });
     try {
       const result = await verifyAll((from, limit) => apiGet<EventsPage>(`/v1/events?from=${from}&limit=${limit}`));
-      setVerification({ state: 'done', result, atMs: Date.now() });
+      setVerification({ state: 'done', result, atMs: Date.now(), engine: hashEngine() });
     } catch (e) {
       setVerification({ state: 'error', message: e instanceof Error ? e.message : String(e) });
     }
@@ -242,13 +242,13 @@ function VerifyPanel(props: { verification: Verification; onVerify: () => void }
         {v.state === 'idle' && <span class="hint">Recomputes the sha256 chain over every event the agent keeps, here in the browser (as `sappers events verify`).</span>}
         {v.state === 'running' && <span>Fetching and hashing the event log…</span>}
         {v.state === 'error' && <span class="events-verify-error">Could not verify: {v.message}</span>}
-        {v.state === 'done' && <VerifyOutcome result={v.result} atMs={v.atMs} />}
+        {v.state === 'done' && <VerifyOutcome result={v.result} atMs={v.atMs} engine={v.engine} />}
       </div>
     </div>
   );
 }
 
-function VerifyOutcome(props: { result: VerifyResult; atMs: number }): JSX.Element {
+function VerifyOutcome(props: { result: VerifyResult; atMs: number; engine: HashEngine }): JSX.Element {
   const r = props.result;
   const anchor = r.anchor.seq === 0 ? 'the start of the log (nothing compacted)' : `seq ${r.anchor.seq}, hash ${short(r.anchor.hash)}`;
   return (
@@ -272,7 +272,7 @@ function VerifyOutcome(props: { result: VerifyResult; atMs: number }): JSX.Eleme
       )}
       <p class="hint">
         Anchor: {anchor}. Head: seq {r.head.seq}
-        {r.head.hash === '' ? '' : `, hash ${short(r.head.hash)}`}. Checked at {clockTime(new Date(props.atMs))}.
+        {r.head.hash === '' ? '' : `, hash ${short(r.head.hash)}`}. Checked at {clockTime(new Date(props.atMs))} with {props.engine === 'web-crypto' ? "the browser's Web Crypto" : "the cluster's own SHA-256 code (this page is not a secure context, so the browser offers no Web Crypto)"}.
       </p>
     </>
   );

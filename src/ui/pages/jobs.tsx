@@ -34,7 +34,7 @@ const JOB_COLUMNS: readonly Column<JobListEntry>[] = [
   { key: 'version', title: 'Version', value: (j) => j.version, render: (j) => `v${j.version}`, align: 'right', wide: true },
   { key: 'status', title: 'Status', value: (j) => j.status, render: (j) => <Badge status={j.status} tone={j.status === 'running' ? 'good' : 'neutral'} /> },
   { key: 'placed', title: 'Placed', value: (j) => j.instances.placed, render: (j) => <span title="placed of desired">{`${j.instances.placed}/${j.instances.desired}`}</span>, align: 'right' },
-  { key: 'running', title: 'Running', value: (j) => j.instances.running, align: 'right' },
+  { key: 'running', title: 'Running', value: (j) => j.instances.running, align: 'right', wide: true },
   { key: 'healthy', title: 'Healthy', value: (j) => j.instances.healthy, align: 'right' },
   {
     key: 'failed',
@@ -358,11 +358,11 @@ function AllocTable(props: { allocs: readonly AllocSummary[]; now: number }): JS
       ),
     },
     { key: 'index', title: 'Index', value: (a) => a.index, align: 'right' },
-    { key: 'node', title: 'Node', value: (a) => a.node, render: (a) => <span title={a.node}>{shortNodeId(a.node)}</span> },
     { key: 'version', title: 'Version', value: (a) => a.jobVersion, render: (a) => `v${a.jobVersion}`, align: 'right', wide: true },
     { key: 'desired', title: 'Desired', value: (a) => a.desired, render: (a) => <span title={a.desiredReason}>{a.desired}</span>, wide: true },
     { key: 'client', title: 'Client', value: (a) => a.client, render: (a) => <Badge status={a.client} title={a.clientDetail} /> },
     { key: 'health', title: 'Health', value: (a) => a.health, render: (a) => <Badge status={a.health} /> },
+    { key: 'node', title: 'Node', value: (a) => a.node, render: (a) => <span title={a.node}>{shortNodeId(a.node)}</span> },
     { key: 'restarts', title: 'Restarts', value: (a) => a.restarts, align: 'right' },
     { key: 'modified', title: 'Modified', value: (a) => a.modifiedAtMs, render: (a) => <span title={isoTime(a.modifiedAtMs)}>{ago(a.modifiedAtMs, now)}</span>, wide: true },
   ];

@@ -138,9 +138,6 @@ export function ServicePage(props: { name?: string }): JSX.Element {
         </a>
       ),
     },
-    { key: 'job', title: 'Job', value: (i) => i.job, render: (i) => <a href={`#/jobs/${encodeURIComponent(i.job)}`}>{i.job}</a>, wide: true },
-    { key: 'node', title: 'Node', value: (i) => i.node, render: (i) => <span title={i.node}>{shortNodeId(i.node)}</span> },
-    { key: 'address', title: 'Address', value: (i) => endpoint(i), render: (i) => <code>{endpoint(i)}</code> },
     { key: 'status', title: 'Status', value: (i) => statusRank(i.status), render: (i) => <Badge status={i.status} /> },
     {
       key: 'checks',
@@ -149,6 +146,9 @@ export function ServicePage(props: { name?: string }): JSX.Element {
       render: (i) => <Checks instance={i} open={open.has(i.alloc)} onToggle={() => toggleOpen(i.alloc)} />,
       sortable: false,
     },
+    { key: 'address', title: 'Address', value: (i) => endpoint(i), render: (i) => <code>{endpoint(i)}</code> },
+    { key: 'node', title: 'Node', value: (i) => i.node, render: (i) => <span title={i.node}>{shortNodeId(i.node)}</span> },
+    { key: 'job', title: 'Job', value: (i) => i.job, render: (i) => <a href={`#/jobs/${encodeURIComponent(i.job)}`}>{i.job}</a>, wide: true },
     { key: 'tags', title: 'Tags', value: (i) => i.tags.join(' '), render: (i) => <Tags tags={i.tags} />, wide: true },
   ];
 
