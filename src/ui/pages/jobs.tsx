@@ -247,7 +247,7 @@ function Counts(props: { counts: InstanceCounts }): JSX.Element {
   return (
     <section class="card">
       <h2>Instances</h2>
-      <dl class="kv-list jobs-counts">
+      <dl class="jobs-counts">
         {rows
           .filter(([label, n]) => n > 0 || always.has(label))
           .map(([label, n, tone]) => (
