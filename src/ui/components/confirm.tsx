@@ -1,5 +1,6 @@
 // A modal question before something that cannot be undone (delete a key, stop a job). Escape or
-// a click outside cancels; the confirm button has the focus so Enter confirms.
+// a click outside cancels; the confirm button takes the focus when the modal opens, so Enter
+// confirms (a page may move it, e.g. to a box where the operator types the name to confirm).
 import type { ComponentChildren, JSX } from 'preact';
 import { useEffect, useRef } from 'preact/hooks';
 
@@ -17,14 +18,18 @@ export function Confirm(props: {
 }): JSX.Element {
   const confirmButton = useRef<HTMLButtonElement>(null);
   const { onCancel, busy } = props;
+  // The latest props for the key handler, so that a new onCancel on each render neither
+  // re-registers it nor moves the focus (focus is taken once, when the modal opens).
+  const latest = useRef({ onCancel, busy });
+  latest.current = { onCancel, busy };
   useEffect(() => {
     confirmButton.current?.focus();
     const onKey = (e: KeyboardEvent): void => {
-      if (e.key === 'Escape' && busy !== true) onCancel();
+      if (e.key === 'Escape' && latest.current.busy !== true) latest.current.onCancel();
     };
     document.addEventListener('keydown', onKey);
     return () => document.removeEventListener('keydown', onKey);
-  }, [onCancel, busy]);
+  }, []);
   return (
     <div
       class="modal-backdrop"
