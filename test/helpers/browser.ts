@@ -4,19 +4,21 @@
 // with a printed reason, as the netns tests are without root.
 //
 // The dashboard is served from dist/ui (built by `npm run build:ui`, which `npm install` runs
-// through `prepare`). uiSkipReason() builds it once when it is missing or older than its
-// sources, so a test never looks at a stale dashboard; a failed build fails the tests loudly.
+// through `prepare`). uiSkipReason() builds it (scripts/build-ui.ts) when it is missing or older
+// than its sources, so a test never looks at a stale dashboard; a failed build fails loudly.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { uiIsStale } from '../../scripts/build-ui.ts';
 
 export const CHROMIUM = '/usr/bin/chromium';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const UI_SOURCE = join(ROOT, 'src', 'ui');
 const UI_INDEX = join(ROOT, 'dist', 'ui', 'index.html');
-export const ARTIFACTS = join(ROOT, 'test-artifacts', 'ui');
+/** Where screenshots go: test-artifacts/ui (gitignored), or UI_ARTIFACTS_DIR to keep one run's apart. */
+export const ARTIFACTS = process.env['UI_ARTIFACTS_DIR'] ?? join(ROOT, 'test-artifacts', 'ui');
 const BUILD_LOCK = join(ROOT, 'dist', '.ui-build.lock');
 const BUILD_TIMEOUT_MS = 180_000;
 
@@ -29,30 +31,15 @@ export const PHONE = { width: 375, height: 812 } as const;
  * when dist/ui is missing or older than src/ui; throws (a test failure, not a skip) when that
  * build fails, since a dashboard that does not build is a bug, not a missing tool.
  */
-export function uiSkipReason(): string | undefined {
+export async function uiSkipReason(): Promise<string | undefined> {
   if (!existsSync(CHROMIUM)) return `${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium; .ci/run does) to run the dashboard's browser tests`;
   if (!existsSync(join(UI_SOURCE, 'index.html'))) return 'the dashboard source (src/ui/index.html) is not in this tree yet';
-  ensureUiBuilt();
+  await ensureUiBuilt();
   return undefined;
 }
 
-function newestMtimeMs(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    newest = Math.max(newest, entry.isDirectory() ? newestMtimeMs(path) : statSync(path).mtimeMs);
-  }
-  return newest;
-}
-
-function builtAndFresh(): boolean {
-  return existsSync(UI_INDEX) && statSync(UI_INDEX).mtimeMs >= newestMtimeMs(UI_SOURCE);
-}
-
-function ensureUiBuilt(): void {
-  if (builtAndFresh()) return;
-  const scripts = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts?: Record<string, string> }).scripts ?? {};
-  if (scripts['build:ui'] === undefined) throw new Error('dist/ui is not built and package.json has no build:ui script');
+async function ensureUiBuilt(): Promise<void> {
+  if (!(await uiIsStale())) return;
   // Test files run two at a time: one build at a time (mkdir is atomic), the others wait for it.
   mkdirSync(join(ROOT, 'dist'), { recursive: true });
   const deadline = Date.now() + BUILD_TIMEOUT_MS;
@@ -63,16 +50,15 @@ function ensureUiBuilt(): void {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       if (Date.now() > deadline) throw new Error(`another build of the dashboard holds ${BUILD_LOCK} for too long (remove it if no build runs)`);
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 250);
+      await new Promise((r) => setTimeout(r, 250));
     }
   }
   try {
-    if (builtAndFresh()) return;
-    // The npm script runs on whatever node is first on PATH: put the project's Node 24 first.
-    const path = `${join(ROOT, 'node_modules', '.bin')}:${process.env['PATH'] ?? ''}`;
-    const build = spawnSync('npm', ['run', '--silent', 'build:ui'], { cwd: ROOT, env: { ...process.env, PATH: path }, encoding: 'utf8', timeout: BUILD_TIMEOUT_MS });
+    if (!(await uiIsStale())) return;
+    // The same build as `npm run build:ui` and `prepare`, on this Node.
+    const build = spawnSync(process.execPath, [join(ROOT, 'scripts', 'build-ui.ts')], { cwd: ROOT, encoding: 'utf8', timeout: BUILD_TIMEOUT_MS });
     if (build.status !== 0 || !existsSync(UI_INDEX)) {
-      throw new Error(`npm run build:ui failed (${build.error?.message ?? `exit ${build.status ?? build.signal}`}); the dashboard tests need dist/ui:\n${build.stdout}\n${build.stderr}`);
+      throw new Error(`building the dashboard failed (${build.error?.message ?? `exit ${build.status ?? build.signal}`}); the browser tests need dist/ui (npm run build:ui):\n${build.stdout}\n${build.stderr}`);
     }
   } finally {
     rmdirSync(BUILD_LOCK);

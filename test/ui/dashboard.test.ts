@@ -18,7 +18,7 @@ import { runCli, type AgentProcess } from '../helpers/agent-process.ts';
 import { PHONE, openBrowser, screenshot, uiSkipReason, type BrowserSession } from '../helpers/browser.ts';
 import { until } from '../helpers/until.ts';
 
-const skip = uiSkipReason();
+const skip = await uiSkipReason();
 if (skip !== undefined) console.log(`# dashboard browser tests skipped: ${skip}`);
 
 // Node IDs long enough to find as text on a page (a one-letter ID matches everywhere).
@@ -27,12 +27,17 @@ const KEY = 'dashboard/greeting';
 const VALUE = 'written-in-the-browser';
 const GONE = 30_000; // gossip needs a few seconds to call a SIGKILLed node dead; guard only
 
-/** A job whose tasks print a line and stay up, with a service whose check always passes. */
-function greeterJob(): JobSpec {
+/**
+ * A job whose tasks print a line and stay up, with a service whose check always passes; kept
+ * off the killed node, so that it never waits for the scheduler to give up on that node.
+ */
+function greeterJob(avoid: string): JobSpec {
   const text = [
     'job: greeter',
     'driver: process',
     'count: 2',
+    'constraints:',
+    `  - "node.id != ${avoid}"`,
     'config:',
     '  command: /bin/sh',
     `  args: ["-c", "echo hello-from-the-task; exec sleep 1000"]`,
@@ -143,7 +148,7 @@ describe('the dashboard in a browser', { skip: skip ?? false, concurrency: false
 
     await show(page, '#/topology', 'topology');
     for (const id of NODES) await page.locator(`[data-topology] [data-node="${id}"][data-status="alive"]`).waitFor();
-    assert.equal(await page.locator(`[data-topology] [data-node="${leader}"]`).getAttribute('data-role'), 'leader');
+    await page.locator(`[data-topology] [data-node="${leader}"][data-role="leader"]`).waitFor();
     await session.screenshot('topology-light');
   });
 
@@ -196,7 +201,7 @@ describe('the dashboard in a browser', { skip: skip ?? false, concurrency: false
   });
 
   it("shows a job's allocations, an allocation's log tail, and its service", async () => {
-    await api.jobRun(greeterJob());
+    await api.jobRun(greeterJob(victim));
     const allocs = await until('2 running allocations of greeter', async () => {
       const list = (await api.allocs({ job: 'greeter' })).filter((x) => x.desired === 'run' && x.client === 'running');
       return list.length === 2 ? list : undefined;
@@ -259,5 +264,16 @@ describe('the dashboard in a browser', { skip: skip ?? false, concurrency: false
 
     assert.ok(requested.length > 0);
     for (const r of requested) assert.ok(!r.includes(a.api.token), `the token is never in a URL (${r})`);
+  });
+
+  // Seen by eye in overview-dark.png: "alpha is flapping, 14 gossip status changes" for a node
+  // that never changed. GET /v1/members' statusSince moves by a millisecond between requests
+  // (agent.ts converts the monotonic change time to wall time at each request), and the flap
+  // tracker (src/ui/flaps.ts) counts a newer statusSince as two changes. Remove `todo` once fixed.
+  it('does not call a node flapping whose status never changed', { todo: 'statusSince jitters by 1 ms between GET /v1/members; flaps.ts counts that as 2 changes' }, async () => {
+    await show(page, '#/', 'overview');
+    const steady = NODES.filter((id) => id !== victim);
+    // The first tab has watched the members list for the whole file (about 20 s, 10 looks).
+    for (const id of steady) assert.equal(await page.locator(`[data-alert="flap-${id}"]`).count(), 0, `${id} is not flapping`);
   });
 });
