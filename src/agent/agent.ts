@@ -496,7 +496,10 @@ export class Agent implements KvApi {
   members(): MemberView[] {
     const gossip = this.#gossip;
     if (!gossip) return [];
-    const toIso = (monotonicMs: number): string => new Date(this.#deps.clock.wallMs() - (this.#deps.clock.nowMs() - monotonicMs)).toISOString();
+    // One fixed offset from monotonic to wall time (taken at start): recomputing it per request
+    // moved a member's statusSince by a millisecond between requests, which the dashboard took
+    // for status changes.
+    const toIso = (monotonicMs: number): string => new Date(Math.round(this.#startedWallMs - this.#startedMs + monotonicMs)).toISOString();
     const raft = this.#consensus?.node.status();
     const roleOf = (id: string): MemberView['role'] => {
       if (raft === undefined) return 'none';
