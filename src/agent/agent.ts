@@ -79,6 +79,9 @@ export class Agent implements KvApi {
   readonly #founder: boolean;
   readonly #exec: ExecService;
   readonly #workloads: WorkloadHost;
+  /** Listeners of GET /v1/status and /v1/members as live views (onClusterChange). */
+  readonly #clusterListeners = new Set<() => void>();
+  #unsubscribeConsensus: (() => void)[] = [];
   readonly #jobs: JobsService;
   #httpPort = 0;
   #gossip: Gossip | undefined;
@@ -240,6 +243,7 @@ export class Agent implements KvApi {
       throw new AgentStartError(describeListenError(e, 'gossip', this.#httpHost(), this.config.ports.gossip, '--gossip-port'));
     }
     this.#security.attach(this.#gossip, () => this.#consensus);
+    this.#gossip.membership.subscribe(() => this.#clusterChanged());
     // Workloads an earlier agent left running are taken up before the state says what to run.
     try {
       await this.#workloads.start(this.#httpHost());
@@ -288,6 +292,12 @@ export class Agent implements KvApi {
     consensus.attachMembership(gossip.membership);
     this.#exec.attach(consensus.rpc);
     this.#workloads.attach(consensus, gossip.membership);
+    for (const u of this.#unsubscribeConsensus.splice(0)) u();
+    this.#unsubscribeConsensus.push(
+      consensus.node.subscribeSoftState(() => this.#clusterChanged()),
+      consensus.machine.fsm.subscribe(() => this.#clusterChanged()),
+    );
+    this.#clusterChanged();
     await consensus.settleSoleVoter(5000);
     this.#autopilot = new AutopilotRunner({
       settings: this.config.autopilot,
@@ -491,6 +501,15 @@ export class Agent implements KvApi {
     if (state !== 'active') return state;
     const alive = this.#gossip?.membership.members().filter((m) => m.status === 'alive').length ?? 0;
     return alive < this.config.cluster.minNodes ? 'waiting-for-nodes' : 'active';
+  }
+
+  onClusterChange(fn: () => void): () => void {
+    this.#clusterListeners.add(fn);
+    return () => this.#clusterListeners.delete(fn);
+  }
+
+  #clusterChanged(): void {
+    for (const fn of this.#clusterListeners) fn();
   }
 
   members(): MemberView[] {

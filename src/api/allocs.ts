@@ -11,10 +11,11 @@
 // Validation and translation only: the agent's JobsService and the node runner do the work.
 
 import { Type, type Static } from '@sinclair/typebox';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Allocation } from '../core/fsm/allocs.ts';
 import { AllocSummarySchema, isSet } from './jobs.ts';
 import { ApiError } from './errors.ts';
+import { openSse, wantsEventStream } from './sse.ts';
 
 /** Largest log read in one request (the node runner caps it the same way). */
 export const MAX_LOG_LIMIT_BYTES = 1024 * 1024;
@@ -102,16 +103,52 @@ export function registerAllocRoutes(app: FastifyInstance, api: AllocsApi, errors
 
   app.get('/v1/allocs/:id', { schema: { response: { 200: AllocViewSchema, ...errors } } }, (request) => api.allocGet(idOf(request), isSet(request, 'stale')));
 
-  app.get('/v1/allocs/:id/logs', { schema: { response: { 200: AllocLogsSchema, ...errors } } }, (request) => {
+  app.get('/v1/allocs/:id/logs', { schema: { response: { 200: AllocLogsSchema, ...errors } } }, (request, reply) => {
     const query = request.query as Record<string, string | undefined>;
     const stream = query['stream'] ?? 'stdout';
     if (stream !== 'stdout' && stream !== 'stderr') throw new ApiError('bad-request', `?stream must be stdout or stderr, got ${JSON.stringify(stream)}`);
     const offset = query['offset'] === undefined ? 0 : intParam(query['offset'], 'offset', -MAX_LOG_LIMIT_BYTES, Number.MAX_SAFE_INTEGER);
     const limit = query['limit'] === undefined ? DEFAULT_LOG_LIMIT_BYTES : intParam(query['limit'], 'limit', 1, MAX_LOG_LIMIT_BYTES);
+    if (wantsEventStream(request)) return followLogs(request, reply, api, idOf(request), { stream, offset, limit });
     return api.allocLogs(idOf(request), { stream, offset, limit });
   });
 
   app.post('/v1/allocs/:id/restart', { schema: { response: { 200: AllocRestartSchema, ...errors } } }, (request) => api.allocRestart(idOf(request)));
+}
+
+/** How often a followed log is read again (on the allocation's node, over RPC when remote). */
+const FOLLOW_INTERVAL_MS = 1000;
+
+/**
+ * With Accept: text/event-stream, a log is followed: the read asked for at once (event: log,
+ * the same body as the JSON answer), then every new stretch as it is written. Logs are files on
+ * the allocation's node with no change notification, so the agent reads them again every second;
+ * the client keeps one connection instead of polling. A read that fails ends the stream with
+ * event: error {code, message}.
+ */
+function followLogs(request: FastifyRequest, reply: FastifyReply, api: AllocsApi, id: string, first: LogReadOptions): FastifyReply {
+  const stream = openSse(request, reply);
+  let timer: NodeJS.Timeout | undefined;
+  let next = first;
+  const read = async (): Promise<void> => {
+    timer = undefined;
+    try {
+      const view = await api.allocLogs(id, next);
+      if (stream.closed) return;
+      if (view.data !== '' || next.offset !== view.offset || next === first) stream.send('log', view.nextOffset, view);
+      next = { ...next, offset: view.nextOffset };
+      timer = setTimeout(() => void read(), FOLLOW_INTERVAL_MS);
+    } catch (e) {
+      const code = e instanceof ApiError ? e.code : 'internal';
+      stream.send('error', undefined, { code, message: e instanceof Error ? e.message : String(e) });
+      stream.close();
+    }
+  };
+  stream.onClose(() => {
+    if (timer !== undefined) clearTimeout(timer);
+  });
+  void read();
+  return reply;
 }
 
 function idOf(request: FastifyRequest): string {

@@ -17,12 +17,15 @@ import { registerServiceRoutes, type ServicesApi } from './services.ts';
 import { registerStreamRoutes, type StreamApi } from './streams.ts';
 import { isPublicUiRoute, registerUiRoutes } from './ui.ts';
 import { ErrorSchema, MemberSchema, StatusSchema, type MemberView, type Status } from './schemas.ts';
+import { streamLiveView, wantsEventStream } from './sse.ts';
 import { Type } from '@sinclair/typebox';
 
 /** What the API needs from the agent. Grows as the agent does (KV, members, events, ...). */
 export interface AgentApi extends KvApi, StreamApi, OperatorApi, MetricsApi, SessionApi, SnapshotApi, KeyringApi, HealthApi, ExecApi, JobsApi, AllocsApi, ServicesApi {
   status(): Status;
   members(): MemberView[];
+  /** Calls `fn` when membership, Raft roles or the replicated state change; returns the unsubscribe. */
+  onClusterChange(fn: () => void): () => void;
   /** Graceful departure: out of the configuration, then the agent stops. */
   leave(): Promise<{ removed: boolean }>;
 }
@@ -75,8 +78,14 @@ export function createApiServer(options: ApiServerOptions): FastifyInstance {
   });
 
   const errors = { '4xx': ErrorSchema, '5xx': ErrorSchema };
-  app.get('/v1/status', { schema: { response: { 200: StatusSchema, ...errors } } }, () => options.agent.status());
-  app.get('/v1/members', { schema: { response: { 200: Type.Array(MemberSchema), ...errors } } }, () => options.agent.members());
+  // With Accept: text/event-stream, status and members are live views: the current value, then
+  // again on every change of gossip, Raft role or state (event: status | members).
+  app.get('/v1/status', { schema: { response: { 200: StatusSchema, ...errors } } }, (request, reply) =>
+    wantsEventStream(request) ? streamLiveView(request, reply, 'status', () => options.agent.status(), (fn) => options.agent.onClusterChange(fn)) : options.agent.status(),
+  );
+  app.get('/v1/members', { schema: { response: { 200: Type.Array(MemberSchema), ...errors } } }, (request, reply) =>
+    wantsEventStream(request) ? streamLiveView(request, reply, 'members', () => options.agent.members(), (fn) => options.agent.onClusterChange(fn)) : options.agent.members(),
+  );
   app.post('/v1/leave', { schema: { response: { 200: Type.Object({ removed: Type.Boolean() }), ...errors } } }, () => options.agent.leave());
   registerKvRoutes(app, options.agent, errors);
   registerStreamRoutes(app, options.agent, errors);

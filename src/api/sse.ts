@@ -60,3 +60,35 @@ export function openSse(request: FastifyRequest, reply: FastifyReply): SseStream
     },
   };
 }
+
+/** Coalesces bursts of changes (a write storm moves the commit index on every entry). */
+const LIVE_DEBOUNCE_MS = 250;
+
+/**
+ * A live view over SSE: the current value at once (event `name`), then again whenever
+ * `subscribe` reports a change and the value differs from the last one sent. For views whose
+ * changes have no event of their own in the log (gossip status, Raft roles), so that clients
+ * follow them without polling.
+ */
+export function streamLiveView(request: FastifyRequest, reply: FastifyReply, name: string, view: () => unknown, subscribe: (changed: () => void) => () => void): FastifyReply {
+  const stream = openSse(request, reply);
+  let last = '';
+  let timer: NodeJS.Timeout | undefined;
+  const push = (): void => {
+    timer = undefined;
+    const value = view();
+    const text = JSON.stringify(value);
+    if (text === last) return;
+    last = text;
+    stream.send(name, undefined, value);
+  };
+  push();
+  const unsubscribe = subscribe(() => {
+    timer ??= setTimeout(push, LIVE_DEBOUNCE_MS);
+  });
+  stream.onClose(() => {
+    unsubscribe();
+    if (timer !== undefined) clearTimeout(timer);
+  });
+  return reply;
+}

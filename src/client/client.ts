@@ -99,6 +99,16 @@ export class SappersClient {
     return this.#stream(`/v1/events?from=${from}`, signal);
   }
 
+  /** Follows an allocation's log from `offset` (negative: back from the end): event log per new stretch, error to end. */
+  followAllocLogs(idOrPrefix: string, stream: LogStream, offset: number, signal?: AbortSignal): AsyncGenerator<SseMessage> {
+    return this.#stream(`/v1/allocs/${encodeURIComponent(idOrPrefix)}/logs?stream=${stream}&offset=${offset}`, signal);
+  }
+
+  /** GET /v1/status or /v1/members as a live view: the value now, then on every change. */
+  followCluster(view: 'status' | 'members', signal?: AbortSignal): AsyncGenerator<SseMessage> {
+    return this.#stream(`/v1/${view}`, signal);
+  }
+
   /** Follows KV changes under prefix (from revision `from`, or from now). */
   watch(prefix: string, from: number | undefined, signal?: AbortSignal): AsyncGenerator<SseMessage> {
     const query = new URLSearchParams({ prefix });

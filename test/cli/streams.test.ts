@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { SappersClient } from '../../src/client/client.ts';
 import type { SseMessage } from '../../src/client/sse.ts';
 import { runCli, startAgent, type AgentProcess } from '../helpers/agent-process.ts';
+import { until } from '../helpers/until.ts';
 
 let agent: AgentProcess | undefined;
 after(async () => {
@@ -63,6 +64,29 @@ describe('event log and watches (real agent)', { concurrency: false }, () => {
     const result = JSON.parse(verify.stdout) as { ok: boolean; checked: number };
     assert.equal(result.ok, true);
     assert.ok(result.checked >= 4, `checked ${result.checked} events`);
+  });
+
+  it('serves status and members as live views: the value at once, then again on a change', async () => {
+    const client = new SappersClient({ ...agent!.api });
+    const members = new AbortController();
+    const [first] = await take(client.followCluster('members', members.signal), 1, members);
+    assert.equal(first!.event, 'members');
+    assert.equal((JSON.parse(first!.data) as { id: string }[]).length, 1);
+    const status = new AbortController();
+    const views: SseMessage[] = [];
+    const following = (async () => {
+      for await (const m of client.followCluster('status', status.signal)) {
+        views.push(m);
+        if (views.length >= 2) break;
+      }
+    })().catch(() => undefined);
+    await until('the first status view', async () => (views.length >= 1 ? true : undefined), 10_000, 20);
+    await client.kvPut('live/x', '1');
+    await until('a second status view after a write', async () => (views.length >= 2 ? true : undefined), 10_000, 20);
+    status.abort();
+    await following;
+    const [before, after_] = views.map((m) => JSON.parse(m.data) as { appliedIndex: number });
+    assert.ok(after_!.appliedIndex > before!.appliedIndex);
   });
 
   it('refuses bad parameters with a clear error', async () => {

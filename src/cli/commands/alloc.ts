@@ -6,7 +6,6 @@
 // ID is a full allocation ID or a unique prefix of at least 4 characters.
 import { Command } from 'commander';
 import type { AllocLogsView } from '../../api/allocs.ts';
-import type { SappersClient } from '../../client/client.ts';
 import { clientFrom } from '../context.ts';
 import { CliError } from '../errors.ts';
 import { formatFields, formatTable, printJson } from '../output.ts';
@@ -16,8 +15,6 @@ import { allocTable, formatAge, formatTime } from './job.ts';
 const LOG_READ_BYTES = 256 * 1024;
 /** How far back --tail looks for its lines. */
 const TAIL_WINDOW_BYTES = 1024 * 1024;
-/** How often -f asks for more. */
-const FOLLOW_INTERVAL_MS = 500;
 /** Reads one `alloc logs` (without -f) makes at most: 64 MiB, more than a log file holds by default. */
 const MAX_READS = 256;
 
@@ -119,9 +116,18 @@ export function allocCommand(): Command {
       const onSigint = (): void => controller.abort();
       process.once('SIGINT', onSigint);
       try {
-        while (await sleep(FOLLOW_INTERVAL_MS, controller.signal)) {
-          next = await followOnce(client, alloc, stream, next, out);
+        // One stream: the agent reads the log again every second, on the allocation's node.
+        for await (const m of client.followAllocLogs(alloc, stream, next, controller.signal)) {
+          if (m.event === 'error') {
+            const e = JSON.parse(m.data) as { message: string };
+            throw new CliError(`following the log stopped: ${e.message}`, 1);
+          }
+          if (m.event !== 'log') continue;
+          const read = JSON.parse(m.data) as AllocLogsView;
+          if (read.data.length > 0) out(read);
         }
+      } catch (e) {
+        if (!controller.signal.aborted) throw e;
       } finally {
         process.off('SIGINT', onSigint);
       }
@@ -141,17 +147,6 @@ export function allocCommand(): Command {
   return alloc;
 }
 
-/** Reads everything new from `offset`; returns where to go on. A rotated file starts over at 0. */
-async function followOnce(client: SappersClient, alloc: string, stream: 'stdout' | 'stderr', offset: number, out: (read: AllocLogsView) => void): Promise<number> {
-  let next = offset;
-  for (let i = 0; i < MAX_READS; i++) {
-    const read = await client.allocLogs(alloc, { stream, offset: next, limit: LOG_READ_BYTES });
-    if (read.data.length > 0) out(read);
-    next = read.nextOffset;
-    if (read.data.length === 0 || read.nextOffset >= read.size) break;
-  }
-  return next;
-}
 
 /** The last n lines of a buffer (a trailing newline ends the last line, it does not start another). */
 export function lastLines(data: Buffer, n: number): Buffer {
@@ -171,17 +166,3 @@ function parseLines(value: string): number {
   return Number(value);
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
-  if (signal.aborted) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve(true);
-    }, ms);
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      resolve(false);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}
