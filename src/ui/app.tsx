@@ -250,8 +250,8 @@ function ClusterState(): JSX.Element | null {
 }
 
 /**
- * Feeds the flap tracker with the members list on every page (reloaded every 2 s like any
- * useLive of /v1/members), so the overview can tell a flapping node from what was seen while
+ * Feeds the flap tracker with the members list on every page (the shared stream of
+ * /v1/members, sent again on every change), so the overview can tell a flapping node from what was seen while
  * the operator looked elsewhere.
  */
 function MemberWatch(props: { readonly tracker: FlapTracker }): null {

@@ -1,9 +1,10 @@
 // Flapping nodes: members whose gossip status keeps changing (alive -> suspect/dead -> alive...).
 // The API keeps no history of gossip status (no event is recorded for it; GET /v1/members
 // gives each member's status and `statusSince`, the time of its last change). So the dashboard
-// counts the changes it sees itself, from the members list the shell reloads every 2 s, since
-// the tab was opened. A status that is the same as before but with a newer statusSince changed
-// twice in between (away and back), which a 2 s look would otherwise miss.
+// counts the changes it sees itself, from the members list the agent streams to the shell on
+// every change (debounced 250 ms: live-views.ts), since the tab was opened. A status that is the
+// same as before but with a newer statusSince changed twice in between (away and back, within
+// one debounce or while the stream was reconnecting), which one look would otherwise miss.
 import type { Member, MemberStatus } from './types.ts';
 
 /** Changes within FLAP_WINDOW_MS that make a node "flapping": two round trips. */

@@ -3,17 +3,16 @@
 // ~300 ms: pages stay current without polling loops of their own.
 //
 // One exception, kept here in one place: membership (GET /v1/members) and the node's status
-// (GET /v1/status) also change without any event: gossip marks a node suspect, dead or alive
-// again, load and free memory move, a leader is elected; none of it goes through the replicated
-// log. So those two paths are also reloaded every GOSSIP_RELOAD_MS while the tab is visible.
+// (GET /v1/status) also change without any event (gossip, Raft roles), so the agent streams
+// them as live views: for those two paths useLive follows the shell's shared stream of the
+// value (live-views.ts) instead of loading. No path is ever reloaded on a timer.
 
 import { createContext } from 'preact';
 import { useCallback, useContext, useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, apiGet } from './api.ts';
 import type { FlapTracker } from './flaps.ts';
 import type { ClusterEvent, LiveHub, StreamState } from './live.ts';
-
-export const GOSSIP_RELOAD_MS = 2000;
+import { isLiveView } from './live-views.ts';
 
 /** The shell's event stream; pages reach it through the hooks below. */
 export const LiveContext = createContext<LiveHub | undefined>(undefined);
@@ -30,19 +29,38 @@ export interface LiveData<T> {
   readonly reload: () => void;
 }
 
-/** Paths whose data also changes by gossip, with no event: reloaded on a timer too. */
-export function changesWithoutEvents(path: string): boolean {
-  const bare = path.split('?')[0];
-  return bare === '/v1/members' || bare === '/v1/status';
-}
-
 /**
- * Loads `path` (null: nothing to load yet) and keeps it current. Answers for an older path or
- * an older request are dropped; at most one request per hook is in flight (a reload asked for
- * meanwhile runs when it ends).
+ * Keeps `path` (null: nothing yet) current: a live view (/v1/status, /v1/members) from its
+ * shared stream, any other route loaded and reloaded on the cluster's events.
  */
 export function useLive<T>(path: string | null): LiveData<T> {
   const hub = useContext(LiveContext);
+  const viewed = path !== null && hub !== undefined && isLiveView(path);
+  const loaded = useLoaded<T>(viewed ? null : path, hub);
+  const streamed = useView<T>(viewed ? path : null, hub);
+  return viewed ? streamed : loaded;
+}
+
+/** A live view's value from the hub's shared stream (null: none). */
+function useView<T>(path: string | null, hub: LiveHub | undefined): LiveData<T> {
+  const [state, setState] = useState<{ path: string | null; data: T | undefined; error: ApiError | Error | undefined; received: boolean }>({ path, data: undefined, error: undefined, received: false });
+  useEffect(() => {
+    if (path === null || hub === undefined) return undefined;
+    return hub.views.subscribe(path, (s) => setState({ path, data: s.value as T | undefined, error: s.error, received: s.received }));
+  }, [path, hub]);
+  // The stream sends the whole value again on every change, and again after a reconnect: there
+  // is nothing to reload (retry buttons are harmless no-ops).
+  const reload = useCallback(() => undefined, []);
+  const same = state.path === path;
+  return { data: same ? state.data : undefined, error: same ? state.error : undefined, loading: same ? !state.received && state.error === undefined : path !== null, reload };
+}
+
+/**
+ * Loads `path` (null: nothing to load yet) and reloads it on the shell's news. Answers for an
+ * older path or an older request are dropped; at most one request per hook is in flight (a
+ * reload asked for meanwhile runs when it ends).
+ */
+function useLoaded<T>(path: string | null, hub: LiveHub | undefined): LiveData<T> {
   const [state, setState] = useState<{ path: string | null; data: T | undefined; error: ApiError | Error | undefined; loading: boolean }>({ path, data: undefined, error: undefined, loading: path !== null });
   const inFlight = useRef(false);
   const again = useRef(false);
@@ -79,15 +97,7 @@ export function useLive<T>(path: string | null): LiveData<T> {
     load();
   }, [path, load]);
 
-  useEffect(() => (hub === undefined ? undefined : hub.onNews(load)), [hub, load]);
-
-  useEffect(() => {
-    if (path === null || !changesWithoutEvents(path)) return undefined;
-    const timer = setInterval(() => {
-      if (document.visibilityState !== 'hidden') load();
-    }, GOSSIP_RELOAD_MS);
-    return () => clearInterval(timer);
-  }, [path, load]);
+  useEffect(() => (hub === undefined || path === null ? undefined : hub.onNews(load)), [hub, path, load]);
 
   // Never show the previous path's data for a new path, even for the one render before the effect.
   const same = state.path === path;

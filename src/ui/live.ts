@@ -1,7 +1,8 @@
 // The shell's one connection to the cluster's event log: GET /v1/events?from=N with
 // Accept: text/event-stream (src/api/streams.ts: `event: cluster-event`, `id: <seq>`, data =
 // the event as JSON; it replays from N, then follows what this agent applies). Every page's
-// useLive() listens here instead of opening its own stream or polling.
+// useLive() listens here instead of opening its own stream or polling. (Status and members,
+// which change without events, have streams of their own: live-views.ts, kept by the hub too.)
 //
 // At start it asks the head of the log (a stale read: it works without quorum, like the stream,
 // which also reads this agent's copy), then streams from RECENT_EVENTS before the head so the
@@ -9,6 +10,7 @@
 // passed on at most once per NEWS_THROTTLE_MS, so a burst of events makes one reload, not fifty.
 
 import { ApiError, apiGet, openStream } from './api.ts';
+import { LiveViews } from './live-views.ts';
 
 /** One entry of the replicated event log (src/api/streams.ts, EventSchema). */
 export interface ClusterEvent {
@@ -35,6 +37,8 @@ export const NEWS_THROTTLE_MS = 300;
 const HEAD_RETRY_MS = 2000;
 
 export class LiveHub {
+  /** The streams of the values that change without events (status, members): live-views.ts. */
+  readonly views = new LiveViews();
   readonly #newsListeners = new Set<() => void>();
   readonly #eventListeners = new Set<() => void>();
   readonly #stateListeners = new Set<() => void>();
@@ -51,12 +55,14 @@ export class LiveHub {
 
   start(): void {
     this.#stopped = false;
+    this.views.start();
     void this.#begin(++this.#generation);
   }
 
   stop(): void {
     this.#stopped = true;
     this.#generation++;
+    this.views.stop();
     this.#closeStream?.();
     this.#closeStream = undefined;
     if (this.#newsTimer !== undefined) clearTimeout(this.#newsTimer);

@@ -9,7 +9,7 @@
 // the dashboard promises tests (see the UI contract in src/ui/components/page.tsx and table.tsx).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Page } from 'playwright-core';
+import type { Page, Request } from 'playwright-core';
 import { parseJobFile } from '../../src/wire/job-file.ts';
 import type { JobSpec } from '../../src/core/scheduler/job.ts';
 import type { SappersClient } from '../../src/client/client.ts';
@@ -264,6 +264,35 @@ describe('the dashboard in a browser', { skip: skip ?? false, concurrency: false
 
     assert.ok(requested.length > 0);
     for (const r of requested) assert.ok(!r.includes(a.api.token), `the token is never in a URL (${r})`);
+  });
+
+  // The issue asks for live updates through SSE streams, no polling loops: with the overview
+  // (status and members) and then an allocation's log tail open and idle, nothing is asked for
+  // again on a timer. Only stream connections may appear (at most one reconnect per path).
+  it('keeps status, members and a log tail live through streams, not timers', async () => {
+    for (const [hash, name, paths] of [
+      ['#/', 'overview', ['/v1/status', '/v1/members']],
+      [`#/allocs/${allocId}`, 'alloc', ['/v1/status', '/v1/members', `/v1/allocs/${allocId}/logs`]],
+    ] as const) {
+      const seen: { path: string; accept: string }[] = [];
+      const listener = (r: Request): void => {
+        const path = new URL(r.url()).pathname;
+        if ((paths as readonly string[]).includes(path)) seen.push({ path, accept: r.headers()['accept'] ?? '' });
+      };
+      session.context.on('request', listener);
+      // A fresh document (the session's token stays in this tab's sessionStorage).
+      await page.goto('about:blank');
+      await show(page, hash, name);
+      if (name === 'alloc') await page.locator('[data-log-text]').filter({ hasText: 'hello-from-the-task' }).waitFor();
+      // Opening the page (a fresh document) connects each stream: this also shows the listener sees them.
+      for (const path of paths) assert.ok(seen.some((r) => r.path === path && r.accept.includes('text/event-stream')), `${path} is followed through a stream on ${name}: ${JSON.stringify(seen)}`);
+      const idleFrom = seen.length;
+      await new Promise((resolve) => setTimeout(resolve, 6000));
+      session.context.off('request', listener);
+      const idle = seen.slice(idleFrom);
+      for (const r of idle) assert.ok(r.accept.includes('text/event-stream'), `${r.path} was asked for again without a stream on ${name} (${r.accept})`);
+      for (const path of paths) assert.ok(idle.filter((r) => r.path === path).length <= 1, `${path} reconnected more than once in 6 s on ${name}: ${JSON.stringify(idle)}`);
+    }
   });
 
   // Seen by eye in overview-dark.png: "alpha is flapping, 14 gossip status changes" for a node

@@ -1,14 +1,19 @@
 // An allocation's log tail on its page: stdout or stderr, the last 64 KiB then what follows,
-// asked for every 2 s while the page is open and the tab visible (the API has no log stream;
-// jobs-logfollow.ts does the reading and notices rotation). Scrolls with the output while the
-// reader is at the end; scrolling up to read stops that, scrolling back down resumes it.
+// through the agent's log stream while the page is open (one connection; the agent reads the
+// file every second; jobs-logfollow.ts interprets the reads and notices rotation). Scrolls with
+// the output while the reader is at the end; scrolling up to read stops that, scrolling back
+// down resumes it.
 
 import type { JSX } from 'preact';
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
-import { apiGet } from '../api.ts';
+import { openStream } from '../api.ts';
 import { formatBytes } from '../format.ts';
 import type { AllocLogs } from './jobs-parts.ts';
-import { LOG_POLL_MS, LOG_TAIL_BYTES, LogFollower } from './jobs-logfollow.ts';
+import { LOG_READ_LIMIT_BYTES, LogFollower } from './jobs-logfollow.ts';
+
+/** After the stream's `event: error` (a failed read ends it), it is opened again after this, doubled up to the max. */
+const LOG_RETRY_FIRST_MS = 2000;
+const LOG_RETRY_MAX_MS = 30_000;
 
 interface TailState {
   readonly text: string;
@@ -24,31 +29,68 @@ export function LogTail(props: { allocId: string; running: boolean }): JSX.Eleme
   const preRef = useRef<HTMLPreElement>(null);
 
   useEffect(() => {
-    let stopped = false;
-    let timer: ReturnType<typeof setTimeout> | undefined;
     setState({ text: '', error: undefined, loaded: false, size: 0 });
-    const base = `/v1/allocs/${encodeURIComponent(props.allocId)}/logs?stream=${stream}`;
-    const follower = new LogFollower((offset) => apiGet<AllocLogs>(`${base}&offset=${offset}&limit=${LOG_TAIL_BYTES}`));
-
-    const poll = async (): Promise<void> => {
-      // A hidden tab asks nothing; it catches up when shown again.
-      if (!document.hidden) {
-        try {
-          await follower.poll();
-          if (stopped) return;
-          setState({ text: follower.text, error: undefined, loaded: true, size: Math.max(0, follower.size) });
-        } catch (e) {
-          if (stopped) return;
-          setState((s) => ({ ...s, loaded: true, error: e instanceof Error ? e.message : String(e) }));
-        }
-      }
-      if (!stopped) timer = setTimeout(() => void poll(), LOG_POLL_MS);
+    const follower = new LogFollower();
+    const base = `/v1/allocs/${encodeURIComponent(props.allocId)}/logs?stream=${stream}&limit=${LOG_READ_LIMIT_BYTES}`;
+    // Each opened stream has its number: messages of a stream replaced meanwhile are dropped
+    // (closing it does not stop the events already parsed from the same chunk).
+    let generation = 0;
+    let close: (() => void) | undefined;
+    let retryTimer: ReturnType<typeof setTimeout> | undefined;
+    let retryMs = LOG_RETRY_FIRST_MS;
+    const stop = (): void => {
+      generation++;
+      close?.();
+      close = undefined;
+      if (retryTimer !== undefined) clearTimeout(retryTimer);
+      retryTimer = undefined;
     };
-    void poll();
-    return () => {
-      stopped = true;
-      if (timer !== undefined) clearTimeout(timer);
+    const fail = (message: string): void => setState((s) => ({ ...s, loaded: true, error: message }));
+    const open = (offset: number): void => {
+      stop();
+      const mine = generation;
+      close = openStream(
+        `${base}&offset=${offset}`,
+        (m) => {
+          if (mine !== generation) return;
+          if (m.event === 'log') {
+            let read: AllocLogs;
+            try {
+              read = JSON.parse(m.data) as AllocLogs;
+            } catch {
+              return;
+            }
+            const reopenAt = follower.receive(read);
+            retryMs = LOG_RETRY_FIRST_MS;
+            setState({ text: follower.text, error: undefined, loaded: true, size: Math.max(0, follower.size) });
+            if (reopenAt !== undefined) open(reopenAt);
+          } else if (m.event === 'error') {
+            // A failed read ends the stream: say why, and try again later from where we were.
+            let message = m.data;
+            try {
+              const e = JSON.parse(m.data) as { message?: unknown };
+              if (typeof e.message === 'string') message = e.message;
+            } catch {
+              // keep the raw text
+            }
+            stop();
+            fail(message);
+            const resumeAt = follower.next;
+            retryTimer = setTimeout(() => open(resumeAt), retryMs);
+            retryMs = Math.min(retryMs * 2, LOG_RETRY_MAX_MS);
+          }
+        },
+        {
+          // After a broken connection, openStream comes back here: continue where the reads stopped.
+          resume: () => `${base}&offset=${follower.next}`,
+          onError: (e) => {
+            if (mine === generation) fail(e instanceof Error ? e.message : String(e));
+          },
+        },
+      );
     };
+    open(follower.next);
+    return stop;
   }, [props.allocId, stream]);
 
   // Follow the end while the reader is at the end (or auto-scroll is on).
@@ -71,7 +113,7 @@ export function LogTail(props: { allocId: string; running: boolean }): JSX.Eleme
         <label class="jobs-logs-follow">
           <input type="checkbox" checked={autoScroll} onChange={(e) => setAutoScroll(e.currentTarget.checked)} /> auto-scroll
         </label>
-        <span class="hint">{state.loaded ? `${formatBytes(state.size)} in the live file; refreshed every ${LOG_POLL_MS / 1000} s` : ''}</span>
+        <span class="hint">{state.loaded ? `${formatBytes(state.size)} in the live file; following` : ''}</span>
       </div>
       {state.error !== undefined && (
         <p class="error-box" role="alert">

@@ -1,5 +1,5 @@
 // Members (#/members): every node gossip knows, as this agent sees it (GET /v1/members,
-// reloaded every 2 s: gossip changes have no event). Status, Raft role, tags, free resources,
+// streamed by the agent on every change: gossip changes have no event). Status, Raft role, tags, free resources,
 // version and uptime, sortable and filterable.
 //
 // Free CPU is estimated from the 1-minute load average against the core count (cores - load,
@@ -157,7 +157,7 @@ export function MembersPage(): JSX.Element {
         />
       )}
       <p class="note">
-        As gossip on this agent sees the cluster, refreshed every 2 seconds. CPU free = cores minus the 1-minute load. Disk bars compare the members' free space (the API does not report disk sizes). Uptime is not known for dead or departed nodes.
+        As gossip on this agent sees the cluster, updated as it changes. CPU free = cores minus the 1-minute load. Disk bars compare the members' free space (the API does not report disk sizes). Uptime is not known for dead or departed nodes.
       </p>
     </Page>
   );

@@ -3,7 +3,7 @@
 // learners and nodes outside the configuration on an outer ring. Dead nodes are drawn red with
 // a cross, suspect ones amber, departed (left) ones faded and dashed. Roles come from this
 // agent's Raft configuration (GET /v1/status voters/learners), statuses from gossip
-// (GET /v1/members); both reload every 2 s, and on every cluster event.
+// (GET /v1/members); both streamed by the agent whenever they change (live-views.ts).
 import type { JSX } from 'preact';
 import { useMemo } from 'preact/hooks';
 import { Empty } from '../components/empty.tsx';
@@ -101,7 +101,7 @@ export function TopologyPage(): JSX.Element {
           </figure>
           <Legend />
           <p class="note">
-            Roles from this agent's Raft configuration, statuses from gossip; refreshed every 2 seconds and on every cluster event. Lines: the leader replicates its log to each voter (solid) and learner (dashed).
+            Roles from this agent's Raft configuration, statuses from gossip; updated as they change. Lines: the leader replicates its log to each voter (solid) and learner (dashed).
           </p>
         </>
       )}
