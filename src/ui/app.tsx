@@ -176,8 +176,9 @@ function Shell(props: { readonly withToken: boolean; readonly onLogout: () => vo
       <MemberWatch tracker={flaps} />
       <div class={`shell${menuOpen ? ' menu-open' : ''}`}>
         <header class="topbar">
-          <button type="button" class="button menu-button" aria-expanded={menuOpen} aria-controls="nav" onClick={() => setMenuOpen((o) => !o)} data-menu>
-            <span aria-hidden="true">☰</span> Menu
+          <button type="button" class="button menu-button" aria-label="Menu" title="Pages" aria-expanded={menuOpen} aria-controls="nav" onClick={() => setMenuOpen((o) => !o)} data-menu>
+            <span aria-hidden="true">☰</span>
+            <span class="button-text">Menu</span>
           </button>
           <a class="brand" href="#/">
             <Logo /> Sappers

@@ -40,6 +40,8 @@ export function Table<T>(props: {
   /** Shows a filter box; matches any column's value, case-insensitive. */
   readonly filter?: boolean | undefined;
   readonly filterPlaceholder?: string | undefined;
+  /** What a row is, for the count beside the filter: [one, many], e.g. ['member', 'members']. Default rows. */
+  readonly noun?: readonly [string, string] | undefined;
   /** Shown instead of the table when there are no rows at all. */
   readonly empty?: ComponentChildren | undefined;
   readonly onRowClick?: ((row: T) => void) | undefined;
@@ -82,8 +84,9 @@ export function Table<T>(props: {
           ) : null}
           {props.toolbar}
           {props.filter === true && rows.length > 0 ? (
-            <span class="table-count">
-              {shown.length === rows.length ? `${rows.length}` : `${shown.length} of ${rows.length}`}
+            <span class="table-count" data-count={shown.length}>
+              {shown.length === rows.length ? '' : `${shown.length} of `}
+              {rows.length} {rows.length === 1 ? (props.noun?.[0] ?? 'row') : (props.noun?.[1] ?? 'rows')}
             </span>
           ) : null}
         </div>

@@ -203,7 +203,9 @@ function EventRow(props: { event: ClusterEvent; open: boolean; broken: boolean; 
         <time class="events-time" dateTime={at.toISOString()} title={at.toISOString()}>
           {clockTime(at)}
         </time>
-        <span class={`events-type events-family-${family(e.type)}`}>{e.type}</span>
+        <span class={`events-type events-family-${family(e.type)}`} title={e.type}>
+          {e.type}
+        </span>
         <span class="events-subject">{e.subject}</span>
         <span class="events-brief">{detailLine(e)}</span>
       </button>

@@ -64,6 +64,7 @@ export function JobsPage(): JSX.Element {
             initialSort={{ key: 'name', descending: false }}
             filter
             filterPlaceholder="Filter jobs…"
+            noun={['job', 'jobs']}
             rowClass={(j) => (j.status === 'stopped' ? 'jobs-stopped' : undefined)}
             empty={
               <Empty title="No jobs">

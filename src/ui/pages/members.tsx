@@ -151,7 +151,8 @@ export function MembersPage(): JSX.Element {
           rowKey={(m) => m.id}
           initialSort={{ key: 'id', descending: false }}
           filter
-          filterPlaceholder="Filter by node, status, role, tag, address, version…"
+          filterPlaceholder="Filter by node, role, tag…"
+          noun={['member', 'members']}
           rowClass={(m) => (isUp(m) ? undefined : 'row-gone')}
           empty={<Empty title="No members">This agent knows no nodes yet, not even itself: it may still be starting.</Empty>}
         />

@@ -97,6 +97,7 @@ export function ServicesPage(): JSX.Element {
             initialSort={{ key: 'name', descending: false }}
             filter
             filterPlaceholder="Filter services…"
+            noun={['service', 'services']}
             empty={
               <Empty title="No services">
                 A job with a <code>service:</code> section registers one; its running instances show here with their checks.
@@ -194,6 +195,7 @@ export function ServicePage(props: { name?: string }): JSX.Element {
             initialSort={{ key: 'status', descending: false }}
             filter
             filterPlaceholder="Filter instances…"
+            noun={['instance', 'instances']}
             toolbar={toggle}
             empty={
               <Empty title={passingOnly ? 'No passing instance' : 'No instances'}>

@@ -1,6 +1,8 @@
 // Topology (#/topology): a picture of the nodes and their roles. The leader in the middle, the
 // other voters on a ring around it (Raft replicates from the leader to each, drawn as lines),
-// learners and nodes outside the configuration on an outer ring. Dead nodes are drawn red with
+// learners and nodes outside the configuration on an outer ring. A small cluster (a leader and
+// one or two voters, nothing else) is drawn as one ring instead, the leader on top: a triangle
+// for three nodes rather than a straight line. Dead nodes are drawn red with
 // a cross, suspect ones amber, departed (left) ones faded and dashed. Roles come from this
 // agent's Raft configuration (GET /v1/status voters/learners), statuses from gossip
 // (GET /v1/members); both streamed by the agent whenever they change (live-views.ts).
@@ -23,6 +25,8 @@ export interface TopoNode {
   readonly status: MemberStatus | 'unknown';
   readonly x: number;
   readonly y: number;
+  /** Labels above the node rather than under it (the top of a triangle, whose links leave downwards). */
+  readonly labelAbove?: boolean;
 }
 
 export interface TopoLayout {
@@ -70,6 +74,17 @@ export function layoutTopology(status: Pick<Status, 'leader' | 'voters' | 'learn
     if (learners.has(id)) return 'learner';
     return 'none';
   }
+  if (leader !== undefined && outer.length === 0 && inner.length >= 1 && inner.length <= 2) {
+    // Two nodes side by side (leader on the left), three as a triangle with the leader on top;
+    // the ring just wide enough for the labels to clear each other.
+    const ring = [leader, ...inner];
+    const r = ring.length === 2 ? spacing / 2 + 10 : spacing / Math.sqrt(3) + 20;
+    const offset = ring.length === 2 ? -Math.PI / 2 : 0;
+    const compactHalf = Math.max(r + MARGIN, MIN_HALF);
+    const nodes = place(ring, r, offset).map((n) => (ring.length === 3 && n.role === 'leader' ? { ...n, labelAbove: true } : n));
+    return { nodes, width: 2 * compactHalf, height: 2 * compactHalf + 20, innerRadius: r, outerRadius: r };
+  }
+
   const nodes: TopoNode[] = [];
   if (leader !== undefined) nodes.push({ id: leader, role: 'leader', status: statusOf.get(leader) ?? 'unknown', x: 0, y: 0 });
   // An even ring turned by half a step: no voter straight below the leader, where its labels are.
@@ -134,8 +149,8 @@ function TopologySvg(props: { readonly layout: TopoLayout }): JSX.Element {
                 {ROLE_MARK[n.role]}
               </text>
             )}
-            <text y={NODE_RADIUS + 17}>{shortNodeId(n.id)}</text>
-            <text class="topo-role" y={NODE_RADIUS + 32}>
+            <text y={n.labelAbove === true ? -NODE_RADIUS - 22 : NODE_RADIUS + 17}>{shortNodeId(n.id)}</text>
+            <text class="topo-role" y={n.labelAbove === true ? -NODE_RADIUS - 8 : NODE_RADIUS + 32}>
               {n.role === 'none' ? n.status : `${n.role} · ${n.status}`}
             </text>
           </a>
