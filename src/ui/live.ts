@@ -12,17 +12,9 @@
 import { ApiError, apiGet, openStream } from './api.ts';
 import { LiveViews } from './live-views.ts';
 
-/** One entry of the replicated event log (src/api/streams.ts, EventSchema). */
-export interface ClusterEvent {
-  readonly seq: number;
-  readonly index: number;
-  readonly atMs: number;
-  readonly type: string;
-  readonly subject: string;
-  readonly detail: Readonly<Record<string, string | number>>;
-  readonly prevHash: string;
-  readonly hash: string;
-}
+/** One entry of the replicated event log, as GET /v1/events sends it. */
+export type { ClusterEvent } from '../core/fsm/types.ts';
+import type { ClusterEvent } from '../core/fsm/types.ts';
 
 interface EventsHead {
   readonly head: { readonly seq: number };

@@ -10,17 +10,9 @@
 
 import { sha256Hex as coreSha256Hex } from '../../core/sha256.ts';
 
-/** One event as GET /v1/events returns it (src/core/fsm/types.ts ClusterEvent). */
-export interface ClusterEvent {
-  readonly seq: number;
-  readonly index: number;
-  readonly atMs: number;
-  readonly type: string;
-  readonly subject: string;
-  readonly detail: Readonly<Record<string, string | number>>;
-  readonly prevHash: string;
-  readonly hash: string;
-}
+/** One event as GET /v1/events returns it. */
+export type { ClusterEvent } from '../../core/fsm/types.ts';
+import type { ClusterEvent } from '../../core/fsm/types.ts';
 
 /** The seq and hash of the newest event dropped by compaction (0 and '' when none was). */
 export interface EventAnchor {
