@@ -1,5 +1,6 @@
-// Real faults for test hosts (hosts.ts): partitions with nftables, loss, delay and reordering
-// with tc netem, process signals (SIGKILL, SIGSTOP/SIGCONT, restart on the same data dir), and
+// Real faults for test hosts (hosts.ts): partitions with nftables, loss with nftables (a random
+// drop on the host's egress, which every kernel with nftables has), delay and reordering with tc
+// netem (needs a kernel with sch_netem: netemSkipReason() says when it is missing), process signals (SIGKILL, SIGSTOP/SIGCONT, restart on the same data dir), and
 // a tiny tmpfs for a data directory that fills up.
 //
 // Partitions drop on the RECEIVING host's input hook, by source address: a packet that is lost
@@ -42,6 +43,7 @@ export class Faults {
   /** For each receiving host (by name), the source hosts whose packets it drops. */
   readonly #drops = new Map<string, Set<Host>>();
   readonly #netem = new Set<Host>();
+  readonly #loss = new Set<Host>();
 
   constructor(net: TestNetwork) {
     this.#net = net;
@@ -70,7 +72,31 @@ export class Faults {
     for (const name of receivers) await this.#applyRules(this.#host(name));
   }
 
-  /** Loss, delay and reordering on everything `host` sends (netem on its eth0). */
+  /**
+   * Drops `percent` of the packets `host` sends, at random, silently (nftables' netdev egress
+   * hook on its eth0: after the stack, as a lossy wire would; the sender sees no error).
+   */
+  async loss(host: Host, percent: number): Promise<void> {
+    if (!Number.isInteger(percent) || percent < 0 || percent > 100) throw new Error(`loss must be an integer percentage, not ${percent}`);
+    const table = `${this.#net.nftTable}_loss`;
+    const script = [`table netdev ${table} {}`, `delete table netdev ${table}`];
+    if (percent > 0) {
+      script.push(
+        `table netdev ${table} {`,
+        '  chain egress {',
+        '    type filter hook egress device "eth0" priority 0; policy accept;',
+        // numgen yields 0-99, and nft refuses the constant 100: total loss is a plain drop.
+        percent === 100 ? '    drop' : `    numgen random mod 100 < ${percent} drop`,
+        '  }',
+        '}',
+      );
+    }
+    await run('ip', ['netns', 'exec', host.ns, 'nft', '-f', '-'], `${script.join('\n')}\n`);
+    if (percent > 0) this.#loss.add(host);
+    else this.#loss.delete(host);
+  }
+
+  /** Delay, reordering (and loss) on everything `host` sends (tc netem on its eth0; see netemSkipReason). */
   async netem(host: Host, options: NetemOptions): Promise<void> {
     const args = ['qdisc', 'replace', 'dev', 'eth0', 'root', 'netem'];
     if (options.delayMs !== undefined) {
@@ -92,9 +118,10 @@ export class Faults {
     await this.#net.exec(host, 'tc', ['qdisc', 'del', 'dev', 'eth0', 'root']);
   }
 
-  /** Removes every partition and every netem qdisc. */
+  /** Removes every partition, loss rule and netem qdisc. */
   async healAll(): Promise<void> {
     await this.healPartitions();
+    for (const h of [...this.#loss]) await this.loss(h, 0);
     for (const h of [...this.#netem]) await this.clearNetem(h);
   }
 
@@ -141,6 +168,17 @@ export class Faults {
       );
     }
     await run('ip', ['netns', 'exec', receiver.ns, 'nft', '-f', '-'], `${script.join('\n')}\n`);
+  }
+}
+
+/** Why tc netem cannot be used here (a kernel built without sch_netem), or undefined when it can. */
+export async function netemSkipReason(net: TestNetwork, host: Host): Promise<string | undefined> {
+  try {
+    await net.exec(host, 'tc', ['qdisc', 'add', 'dev', 'lo', 'root', 'netem', 'delay', '0ms']);
+    await net.exec(host, 'tc', ['qdisc', 'del', 'dev', 'lo', 'root']);
+    return undefined;
+  } catch (e) {
+    return `tc netem is not available (${(e as Error).message.split('\n')[0]}); this kernel lacks sch_netem`;
   }
 }
 
