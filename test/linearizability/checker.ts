@@ -147,13 +147,14 @@ function observeModRevisionIsNot(state: KeyState, expected: number): Step {
 }
 
 /** A write to the key takes effect, leaving `value`, with a returned revision or an unknown one. */
-function write(state: KeyState, value: string | undefined, revision: number | undefined): Step {
+function write(state: KeyState, value: string | undefined, revision: number | undefined, claimed: ReadonlySet<number>): Step {
   if (revision === undefined) return legal({ value, rev: state.rev + 1, revKnown: false, excluded: [] });
   if (state.revKnown) {
     return revision > state.rev ? legal({ value, rev: revision, revKnown: true, excluded: [] }) : illegal(`revision ${revision} is not after the key's last write (revision ${state.rev})`);
   }
-  // Some revision in [rev, revision) not ruled out must be left for the unanswered write.
-  for (let r = state.rev; r < revision; r++) if (!state.excluded.includes(r)) return legal({ value, rev: revision, revKnown: true, excluded: [] });
+  // Some revision in [rev, revision), neither ruled out nor another write's, must be left for the
+  // unanswered write (the scan stops at the first free one, usually the first).
+  for (let r = state.rev; r < revision; r++) if (!state.excluded.includes(r) && !claimed.has(r)) return legal({ value, rev: revision, revKnown: true, excluded: [] });
   return illegal(`revision ${revision} leaves no room for the unanswered write before it (at least ${state.rev})`);
 }
 
@@ -169,12 +170,12 @@ function step(state: KeyState, op: Operation, claimed: ReadonlySet<number>): Ste
       return observeModRevision(state, out.modRevision, claimed);
     }
     case 'put':
-      return write(state, op.input.value, maybe ? undefined : writtenRevision(op));
+      return write(state, op.input.value, maybe ? undefined : writtenRevision(op), claimed);
     case 'cas': {
       const expected = op.input.expectedModRevision;
       if (!maybe && op.output.status === 'cas-mismatch') return mismatch(state, expected, op.output.actualModRevision, claimed);
       const seen = observeModRevision(state, expected, claimed);
-      return seen.ok ? write(seen.state, op.input.value, maybe ? undefined : writtenRevision(op)) : seen;
+      return seen.ok ? write(seen.state, op.input.value, maybe ? undefined : writtenRevision(op), claimed) : seen;
     }
     case 'delete': {
       const expected = op.input.expectedModRevision;
@@ -191,7 +192,7 @@ function step(state: KeyState, op: Operation, claimed: ReadonlySet<number>): Ste
       }
       if (state.value === undefined) return illegal('the key is absent');
       const seen = expected === undefined ? legal(state) : observeModRevision(state, expected, claimed);
-      return seen.ok ? write(seen.state, undefined, maybe ? undefined : writtenRevision(op)) : seen;
+      return seen.ok ? write(seen.state, undefined, maybe ? undefined : writtenRevision(op), claimed) : seen;
     }
     default:
       return unreachable(op);
