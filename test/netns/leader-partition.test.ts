@@ -115,6 +115,7 @@ describe('leader partitioned away, and paused, on network-namespace hosts', { sk
     // The value is the majority's, or the old leader's write if it was applied after all (it failed
     // or timed out, so it may have been); never v0, and the same on every host.
     const value = await everyoneReads('k');
+    console.log(`# heal: every host reads k = ${JSON.stringify(value)}`);
     assert.ok(value === 'v1' || value === 'stale-write', `after healing the cluster reads ${JSON.stringify(value)}`);
     // A fresh write through the old leader works again (it is forwarded or it leads).
     await until('a write through the old leader after healing', async () => ((await tryPut(oldLeader, 'k2', 'after-heal', 5_000)).ok ? true : undefined), 60_000);
