@@ -1,0 +1,233 @@
+// Linearizability and durability under real faults (issue 8, item 3): three agents as hosts in
+// network namespaces (hosts.ts), six concurrent clients running put / get / cas / delete on three
+// keys through random hosts (workload-load.ts) while a fault is injected and for a few seconds
+// after it heals. Then every host reads every key (recorded too), and the whole history must be
+// linearizable (test/linearizability/checker.ts). Durability is part of that check: a write
+// acknowledged ok that a later read does not show (and no later write superseded) has no place
+// in any linearization, so a lost acknowledged write fails the check.
+//   a. the leader partitioned away (both ways) for 4 s, then healed;
+//   b. 10% loss on every host for 5 s;
+//   c. the leader frozen (SIGSTOP) for 3 s, past the 1-2 s election timeout, then resumed;
+//   d. every agent SIGKILLed at once under load and restarted on the same data dirs.
+// On failure the history and a readable timeline are saved in
+// test-artifacts/linearizability/<scenario>/ together with the fault timeline, and the test fails
+// with the checker's explanation. Figures (ops, unknown ops, checker time) are printed, never
+// asserted. Run by `npm run test:faults` (root; skipped with the reason otherwise).
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Status } from '../../src/api/schemas.ts';
+import { SeededRandom } from '../../src/core/random.ts';
+import { until } from '../helpers/until.ts';
+import { checkHistory, type CheckResult } from '../linearizability/checker.ts';
+import { explain, saveHistory } from '../linearizability/explain.ts';
+import { HistoryRecorder, isMaybeApplied, type History } from '../linearizability/history.ts';
+import { Faults } from './faults.ts';
+import { netnsSkipReason, TestNetwork, type Host } from './hosts.ts';
+import { KvLoad } from './workload-load.ts';
+
+// npm test runs test/**/*.test.ts; these need root and a minute, so only test:faults runs them.
+const skip = process.env['SAPPERS_FAULTS'] !== '1' ? 'network-namespace fault tests run with `npm run test:faults`' : netnsSkipReason();
+if (skip !== undefined) console.log(`# netns fault tests skipped: ${skip}`);
+
+const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/linearizability/', import.meta.url));
+const CLIENTS = 6;
+const KEYS = 3;
+const REQUEST_TIMEOUT_MS = 3_000;
+/** Bounds the history (and so the checker's work) whatever the machine's speed. */
+const MAX_LOAD_OPS = 6_000;
+/** Load before the fault, so the fault hits a busy cluster. */
+const WARMUP_MS = 1_000;
+/** Load after the cluster agrees on a leader again. */
+const AFTER_HEAL_MS = 4_000;
+const SEED = Number(process.env['SAPPERS_LOAD_SEED'] ?? 8);
+
+/**
+ * Checks `history`, first without the maybe-applied writes whose value no read returned (deletes,
+ * which carry no value, included). Sound: a maybe-applied write may also never take effect, so
+ * every linearization of the reduced history is one of the full history in which those writes
+ * did not happen; 'ok' for the reduced history is 'ok' for the full one. Needed because each
+ * maybe-applied write stays a candidate at every later point of the search, and a partitioned
+ * node's fast "503 no-leader" refusals leave a hundred or more of them, which the search cannot
+ * decide within its step budget (measured: undecided after 20 M steps per key with 160 of them;
+ * ok in milliseconds without them). Only when the reduced history is not 'ok' is the full one
+ * checked, and its answer stands.
+ */
+function checkWithShortcut(history: History): { result: CheckResult; shortcut: boolean; dropped: number; reduced: CheckResult } {
+  const readValues = new Set<string>();
+  for (const op of history) if (op.kind === 'get' && op.completedAtMs !== undefined && op.output.status === 'ok') readValues.add(op.output.value);
+  const reducedHistory = history.filter((op) => !isMaybeApplied(op) || ((op.kind === 'put' || op.kind === 'cas') && readValues.has(op.input.value)));
+  const reduced = checkHistory(reducedHistory);
+  if (reduced.outcome === 'ok') return { result: reduced, shortcut: true, dropped: history.length - reducedHistory.length, reduced };
+  return { result: checkHistory(history), shortcut: false, dropped: history.length - reducedHistory.length, reduced };
+}
+
+/** What a scenario's fault step sees: the leader before the fault, and a way to log the timeline. */
+interface FaultContext {
+  readonly leader: Host;
+  readonly others: readonly Host[];
+  mark(what: string): void;
+}
+
+describe('linearizable KV under faults on network-namespace hosts', { skip: skip ?? false, concurrency: false }, () => {
+  let net: TestNetwork;
+  let faults: Faults;
+
+  before(async () => {
+    net = await TestNetwork.create({ hosts: 3, agentArgs: ['--gossip-preset', 'local'] });
+    faults = new Faults(net);
+    console.log(`# run ${net.run}: hosts ${net.hosts.map((h) => `${h.name}=${h.ip}`).join(' ')}; load seed ${SEED}`);
+    await net.startAll();
+  });
+  after(async () => {
+    await net?.destroy();
+  });
+
+  const statusOf = (h: Host, timeoutMs = 3_000): Promise<Status> => net.client(h, timeoutMs).status();
+
+  /** Every host reports the same leader and three voters; returns the leader. */
+  async function agreedLeader(what: string): Promise<Host> {
+    try {
+      return await until(what, async () => {
+        const statuses = await Promise.all(net.hosts.map((h) => statusOf(h)));
+        const first = statuses[0]!;
+        const agree = statuses.every((s) => s.state === 'active' && s.leader !== null && s.leader === first.leader && s.voters.length === 3);
+        return agree ? net.hosts.find((h) => h.name === first.leader) : undefined;
+      }, 90_000);
+    } catch (e) {
+      throw new Error(`${(e as Error).message}\n${net.logTail()}`);
+    }
+  }
+
+  /**
+   * Runs the load through a fault, then for AFTER_HEAL_MS after the cluster agrees again, then
+   * reads every key through every host; checks the history and fails with the evidence saved.
+   */
+  async function scenario(name: string, seed: number, fault: (ctx: FaultContext) => Promise<void>): Promise<void> {
+    const leader = await agreedLeader(`${name}: one leader and three voters before the load`);
+    const others = net.hosts.filter((h) => h !== leader);
+    const t0 = performance.now();
+    const nowMs = () => Math.round((performance.now() - t0) * 1000) / 1000;
+    const timeline: string[] = [];
+    const mark = (what: string): void => {
+      timeline.push(`${nowMs().toFixed(0).padStart(6)} ms  ${what}`);
+    };
+    const keys = Array.from({ length: KEYS }, (_, i) => `${name}/k${i}`);
+    // Room for the final reads and their retries beyond the load's own bound.
+    const recorder = new HistoryRecorder({ nowMs, maxOps: MAX_LOAD_OPS + 2_000 });
+    const load = new KvLoad({ targets: net.hosts, recorder, random: new SeededRandom(seed), keys, clients: CLIENTS, requestTimeoutMs: REQUEST_TIMEOUT_MS, maxOps: MAX_LOAD_OPS });
+
+    mark(`load starts: ${CLIENTS} clients, keys ${keys.join(' ')}, leader ${leader.name}`);
+    load.start();
+    let summary;
+    try {
+      await sleep(WARMUP_MS);
+      await fault({ leader, others, mark });
+      await agreedLeader(`${name}: one leader and three voters after the fault`);
+      const agreed = await statusOf(net.hosts[0]!);
+      mark(`every host agrees on leader ${agreed.leader} (term ${agreed.term})`);
+      await sleep(AFTER_HEAL_MS);
+    } finally {
+      summary = await load.stop();
+      mark(`load stopped after ${summary.ops} ops`);
+    }
+    await finalReads(recorder, keys);
+    mark('every host read every key');
+
+    const history = recorder.history();
+    const checkStarted = performance.now();
+    const { result, shortcut, dropped, reduced } = checkWithShortcut(history);
+    const checkMs = Math.round(performance.now() - checkStarted);
+    const finalOps = history.length - summary.ops;
+    const maybeApplied = history.filter(isMaybeApplied).length;
+    console.log(`# ${name}: ${summary.ops} load ops (${summary.unknown} unknown, ${maybeApplied} of them maybe-applied writes) + ${finalOps} final reads; ` +
+      `checker ${result.outcome} in ${checkMs} ms (${shortcut ? `decided without the ${dropped} maybe-applied writes nobody read` : `reduced history ${reduced.outcome}, full history checked`})`);
+    console.log(`# ${name}: by kind ${JSON.stringify(summary.byKind)}; by outcome ${JSON.stringify(summary.byStatus)}`);
+    for (const line of timeline) console.log(`#   ${line}`);
+
+    if (result.outcome !== 'ok') {
+      const dir = join(ARTIFACTS, name);
+      const saved = await saveHistory(dir, name, history, result);
+      const faultsPath = join(dir, `${name}.faults.txt`);
+      await writeFile(faultsPath, `${timeline.join('\n')}\n\n${net.logTail(40)}\n`);
+      assert.fail(`${name}: the history is not linearizable (${result.outcome}); saved ${saved.jsonPath}, ${saved.timelinePath}, ${faultsPath}\n` +
+        `fault timeline:\n${timeline.join('\n')}\n\n${explain(result)}` +
+        (result.outcome === 'unknown' ? `\nwithout the ${dropped} maybe-applied writes nobody read, the checker says:\n${explain(reduced)}` : ''));
+    }
+    assert.deepEqual(summary.unexpected, [], `${name}: answers the client mapping does not expect`);
+    assert.ok(summary.ops - summary.unknown > 0, `${name}: no operation got a definite answer`);
+  }
+
+  /** Every host reads every key linearizably (recorded); retried until each gets an answer. */
+  async function finalReads(recorder: HistoryRecorder, keys: readonly string[]): Promise<void> {
+    await Promise.all(net.hosts.map(async (h) => {
+      const client = net.client(h, REQUEST_TIMEOUT_MS * 2);
+      for (const key of keys) {
+        await until(`${h.name} reads ${key} after the load`, async () => {
+          const p = recorder.invoke(`final-${h.name}`, key, 'get', {});
+          try {
+            const e = await client.kvGet(key);
+            recorder.complete(p, e === undefined ? { status: 'not-found' } : { status: 'ok', value: e.value, modRevision: e.modRevision });
+            return true;
+          } catch (err) {
+            recorder.complete(p, { status: 'unknown', error: (err as Error).message });
+            return undefined;
+          }
+        }, 60_000, 500);
+      }
+    }));
+  }
+
+  it('a: the leader partitioned away for 4 s, then healed', async () => {
+    await scenario('leader-partition', SEED, async ({ leader, others, mark }) => {
+      await faults.partition([leader], others);
+      mark(`partition: ${leader.name} | ${others.map((h) => h.name).join(' ')} (both ways)`);
+      try {
+        await sleep(4_000);
+      } finally {
+        await faults.healPartitions();
+        mark('partition healed');
+      }
+    });
+  });
+
+  it('b: 10% packet loss on every host for 5 s', async () => {
+    await scenario('loss-10', SEED + 1, async ({ mark }) => {
+      try {
+        for (const h of net.hosts) await faults.loss(h, 10);
+        mark('10% loss on every host');
+        await sleep(5_000);
+      } finally {
+        await faults.healAll();
+        mark('loss removed');
+      }
+    });
+  });
+
+  it('c: the leader paused (SIGSTOP) for 3 s, past the election timeout, then resumed', async () => {
+    await scenario('leader-pause', SEED + 2, async ({ leader, mark }) => {
+      faults.pause(leader);
+      mark(`SIGSTOP ${leader.name}`);
+      try {
+        await sleep(3_000);
+      } finally {
+        faults.resume(leader);
+        mark(`SIGCONT ${leader.name}`);
+      }
+    });
+  });
+
+  it('d: every node killed at once under load, then restarted on the same data dirs: no acknowledged write lost', async () => {
+    await scenario('kill-all', SEED + 3, async ({ mark }) => {
+      await Promise.all(net.hosts.map((h) => faults.kill(h)));
+      mark('SIGKILL every agent');
+      await sleep(1_000);
+      await Promise.all(net.hosts.map((h) => net.startAgent(h)));
+      mark('every agent restarted (same data dirs)');
+    });
+  });
+});
