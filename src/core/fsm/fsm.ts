@@ -430,6 +430,9 @@ export class ClusterFsm {
   #jobOutcome(index: number, outcome: JobOutcome): ApplyResult {
     if (outcome.kind === 'registered' || outcome.kind === 'deregistered' || outcome.kind === 'purged') this.#notify({ kind: 'workloads' });
     if (outcome.kind === 'purged') this.#allocs.forgetJob(outcome.record.spec.job);
+    // A name used again after a purge starts afresh: the finished allocations and the rollout of
+    // the job that had it are not this job's.
+    if (outcome.kind === 'registered' && outcome.record.version === 1 && outcome.changed) this.#allocs.forgetJob(outcome.record.spec.job);
     switch (outcome.kind) {
       case 'not-found':
         return { ok: false, code: 'not-found', subject: outcome.job };

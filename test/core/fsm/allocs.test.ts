@@ -97,6 +97,19 @@ describe('bounds and snapshots', () => {
     assert.equal(f.fsm.allocs().length, 0);
   });
 
+  it('a job registered under a purged job’s name does not inherit its finished allocations', () => {
+    const f = new Fsm();
+    f.apply({ type: 'job.register', spec: job('web') });
+    const p = placement('a');
+    plan(f, [p]);
+    f.apply({ type: 'job.deregister', job: 'web', purge: true });
+    // The purge came before the allocation finished: it is stopped and reported complete later.
+    plan(f, [], [{ id: p.id, reason: 'job purged' }]);
+    f.apply({ type: 'alloc.update', node: 'a' as NodeId, updates: [{ id: p.id, client: 'complete' }] });
+    f.apply({ type: 'job.register', spec: job('web') });
+    assert.equal(f.fsm.allocs().filter((a) => a.job === 'web').length, 0);
+  });
+
   it('round-trips allocations and deployments through the snapshot codec', () => {
     const f = new Fsm();
     f.apply({ type: 'job.register', spec: job('web', { count: 1 }) });
