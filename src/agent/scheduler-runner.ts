@@ -82,8 +82,9 @@ export class SchedulerRunner {
    */
   nodes(fsm: ClusterFsm): ReconcileNode[] {
     const nowWall = Math.round(this.#o.clock.wallMs());
-    const nodes = reconcileNodesFromMembers(this.#o.membership.members(), fsm, this.#o.clock);
-    const known = new Set(this.#o.membership.members().map((m) => m.id as string));
+    const members = this.#o.membership.members();
+    const nodes = reconcileNodesFromMembers(members, fsm, this.#o.clock);
+    const known = new Set(members.map((m) => m.id as string));
     const missing = new Set<string>();
     const result = nodes.map((n) => {
       if (known.has(n.id)) return n;

@@ -12,20 +12,10 @@ import { Badge, Empty, ErrorBox, Loading, Page, Table, type Column } from '../co
 import { shortNodeId } from '../format.ts';
 import { useLive } from '../hooks.ts';
 import { useRoute } from '../router.ts';
+import type { ServiceSummary } from '../types.ts';
 import './services.css';
 
 type CheckStatus = 'passing' | 'warning' | 'critical';
-
-/** GET /v1/services entries (src/api/services.ts ServiceSummarySchema). */
-interface ServiceSummary {
-  readonly name: string;
-  readonly tags: readonly string[];
-  readonly jobs: readonly string[];
-  readonly instances: number;
-  readonly passing: number;
-  readonly warning: number;
-  readonly critical: number;
-}
 
 interface ServiceCheck {
   readonly name: string;
