@@ -21,6 +21,31 @@ export interface BenchReport {
   readonly title: string;
   readonly rows: ReadonlyArray<Record<string, string | number>>;
   readonly notes: readonly string[];
+  /** Side-by-side figures against a real peer (etcd, serf): ratios in the JSON, one SVG chart each. */
+  readonly comparisons?: readonly Comparison[];
+}
+
+/**
+ * One figure measured for Sappers and for the peer in the same run. Comparisons with the same
+ * `chart` are drawn together, one pair of bars per `label`. The ratio is always ours/theirs;
+ * `better` says which way is good and `target` is the issue's goal on that ratio, if any.
+ */
+export interface Comparison {
+  /** File-name-safe chart id, e.g. "kv-write-throughput"; the SVG is bench/results/<chart>.svg. */
+  readonly chart: string;
+  /** Chart title, e.g. "KV writes, 3 nodes, durable: throughput". */
+  readonly chartTitle: string;
+  /** The x position within the chart, e.g. "64 clients" or "N=25". */
+  readonly label: string;
+  /** e.g. "writes/s", "ms", "MiB". */
+  readonly unit: string;
+  /** Peer name and version, e.g. "etcd 3.4.23". */
+  readonly peer: string;
+  /** undefined when that side could not be measured (the reason goes in the notes). */
+  readonly ours: number | undefined;
+  readonly theirs: number | undefined;
+  readonly better: 'higher' | 'lower';
+  readonly target?: { readonly op: '>=' | '<='; readonly ratio: number };
 }
 
 const BENCHMARKS: Readonly<Record<string, (ctx: BenchContext) => Promise<BenchReport>>> = {
