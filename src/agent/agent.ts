@@ -487,9 +487,17 @@ export class Agent implements KvApi {
       security: { mode: this.#security.mode, certified: this.#security.certified },
       drivers: this.#workloads.runner.capabilities(),
       dataDir: this.dataDir,
+      ...this.#diskFull(),
       startedAt: new Date(this.#startedWallMs).toISOString(),
       uptimeSeconds: Math.round((clock.nowMs() - this.#startedMs) / 100) / 10,
     };
+  }
+
+  #diskFull(): Pick<Status, 'diskFull'> {
+    const full = this.#consensus?.node.diskFull;
+    if (full === undefined) return {};
+    const sinceWallMs = this.#startedWallMs + (full.sinceMs - this.#startedMs);
+    return { diskFull: { since: new Date(sinceWallMs).toISOString(), detail: full.error } };
   }
 
   /**
@@ -899,6 +907,8 @@ function apiErrorOf(e: unknown): ApiError {
         return new ApiError('timeout', e.message);
       case 'too-large':
         return new ApiError('payload-too-large', e.message);
+      case 'no-space':
+        return new ApiError('insufficient-storage', e.message);
       case 'unavailable':
       case 'stopped':
         return new ApiError('unavailable', e.message);

@@ -40,7 +40,7 @@ const NO_QUORUM_AFTER_MS = 5_000;
 
 export type ConsensusState = 'active' | 'electing' | 'no-quorum' | 'joining';
 
-export type ConsensusErrorCode = 'no-leader' | 'timeout' | 'unavailable' | 'too-large' | 'stopped';
+export type ConsensusErrorCode = 'no-leader' | 'timeout' | 'unavailable' | 'too-large' | 'no-space' | 'stopped';
 
 /** A write or read that could not be served; `retryable` ones may succeed a moment later. */
 export class ConsensusError extends Error {
@@ -458,6 +458,8 @@ function toConsensusError(e: unknown): ConsensusError {
         return new ConsensusError('timeout', `${e.message}; the write may still be applied`);
       case 'too-large':
         return new ConsensusError('too-large', e.message);
+      case 'no-space':
+        return new ConsensusError('no-space', e.message);
       case 'stopped':
         return new ConsensusError('stopped', e.message);
       default:

@@ -13,6 +13,8 @@ export const API_ERROR_STATUS = {
   'no-quorum': 503,
   unavailable: 503,
   timeout: 504,
+  /** The node's disk is full; it recovers by itself once space returns. */
+  'insufficient-storage': 507,
   internal: 500,
 } as const;
 

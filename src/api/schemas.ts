@@ -45,6 +45,8 @@ export const StatusSchema = Type.Object({
   /** Workload drivers on this node and whether they enforce cpu and memory limits here (and how, or why not). */
   drivers: Type.Record(Type.String(), Type.Object({ resourceLimits: Type.Union([Type.Literal('enforced'), Type.Literal('not-enforced')]), detail: Type.String() })),
   dataDir: Type.String(),
+  /** Set while the data dir's disk is full: Raft is frozen here and resumes by itself once space returns. */
+  diskFull: Type.Optional(Type.Object({ since: Type.String({ description: 'ISO 8601' }), detail: Type.String() })),
   startedAt: Type.String({ description: 'ISO 8601 wall-clock time the agent started' }),
   uptimeSeconds: Type.Number(),
 });

@@ -249,6 +249,11 @@ export class SimDisk implements FileSystem {
   }
 
   /** Changes the capacity (undefined = unlimited), e.g. to let space "return" after a no-space test. */
+  /** The capacity set by setCapacityBytes (undefined: unlimited). */
+  get capacityBytes(): number | undefined {
+    return this.#capacityBytes;
+  }
+
   setCapacityBytes(capacityBytes: number | undefined): void {
     this.#capacityBytes = capacityBytes;
   }

@@ -16,7 +16,9 @@ export type Fault =
   | { readonly kind: 'restart'; readonly node: string }
   | { readonly kind: 'loss'; readonly probability: number }
   /** The node's disk holds every file sync for durationMs (a slow or stalled disk). */
-  | { readonly kind: 'slow-disk'; readonly node: string; readonly durationMs: number };
+  | { readonly kind: 'slow-disk'; readonly node: string; readonly durationMs: number }
+  /** The node's disk is full (every write fails with no-space) for durationMs. */
+  | { readonly kind: 'disk-full'; readonly node: string; readonly durationMs: number };
 
 export type FaultKind = Fault['kind'];
 
@@ -34,7 +36,7 @@ export interface FaultScheduleOptions {
   readonly meanGapMs: number;
   /** Most nodes down at once (default: a minority, floor((n - 1) / 2)). */
   readonly maxDown?: number;
-  /** Relative weights of the fault kinds (default: all 1). A weight of 0 disables a kind. */
+  /** Relative weights of the fault kinds (default: all 1, but 0 for disk-full). A weight of 0 disables a kind. */
   readonly weights?: Partial<Record<FaultKind, number>>;
   /** Loss changes draw a probability in [0, maxLossProbability] (default 0.3). */
   readonly maxLossProbability?: number;
@@ -44,7 +46,9 @@ export interface FaultScheduleOptions {
   readonly baseLossProbability?: number;
 }
 
-const KINDS: readonly FaultKind[] = ['partition', 'block', 'heal', 'crash', 'restart', 'loss', 'slow-disk'];
+const KINDS: readonly FaultKind[] = ['partition', 'block', 'heal', 'crash', 'restart', 'loss', 'slow-disk', 'disk-full'];
+/** Off unless asked for: schedules drawn before it existed (saved seeds) stay the same. */
+const DEFAULT_WEIGHTS: Partial<Record<FaultKind, number>> = { 'disk-full': 0 };
 
 export function randomFaultSchedule(random: Random, options: FaultScheduleOptions): ScheduledFault[] {
   const nodes = [...options.nodes];
@@ -53,6 +57,7 @@ export function randomFaultSchedule(random: Random, options: FaultScheduleOption
   const maxDown = options.maxDown ?? Math.floor((nodes.length - 1) / 2);
   const maxLoss = options.maxLossProbability ?? 0.3;
   const crashWhileStalled = options.crashDuringSlowDiskProbability ?? 0.3;
+  const weightOf = (kind: FaultKind): number => options.weights?.[kind] ?? DEFAULT_WEIGHTS[kind] ?? 1;
   /** Crashed (or about to crash) nodes -> when the crash happens. */
   const down = new Map<string, number>();
   const out: ScheduledFault[] = [];
@@ -63,15 +68,15 @@ export function randomFaultSchedule(random: Random, options: FaultScheduleOption
     const up = nodes.filter((n) => !down.has(n));
     const restartable = [...down].filter(([, atMs]) => atMs < t).map(([n]) => n).sort();
     const possible = KINDS.filter((kind) => {
-      if ((options.weights?.[kind] ?? 1) <= 0) return false;
+      if (weightOf(kind) <= 0) return false;
       if (kind === 'crash') return down.size < maxDown && up.length > 0;
       if (kind === 'restart') return restartable.length > 0;
-      if (kind === 'slow-disk') return up.length > 0;
+      if (kind === 'slow-disk' || kind === 'disk-full') return up.length > 0;
       if (kind === 'partition' || kind === 'block') return nodes.length >= 2;
       return true;
     });
     if (possible.length === 0) continue;
-    const kind = pickWeighted(random, possible, (k) => options.weights?.[k] ?? 1);
+    const kind = pickWeighted(random, possible, weightOf);
     const fault = drawFault(random, kind, nodes, up, restartable, maxLoss);
     if (fault.kind === 'crash') down.set(fault.node, t);
     if (fault.kind === 'restart') down.delete(fault.node);
@@ -118,6 +123,8 @@ function drawFault(random: Random, kind: FaultKind, nodes: string[], up: string[
       return { kind, probability: Math.round(random.float() * maxLoss * 100) / 100 };
     case 'slow-disk':
       return { kind, node: up[random.int(up.length)]!, durationMs: 10 + random.int(191) };
+    case 'disk-full':
+      return { kind, node: up[random.int(up.length)]!, durationMs: 100 + random.int(3000) };
     default:
       return unreachable(kind);
   }
@@ -149,6 +156,8 @@ export function formatFault(fault: Fault): string {
       return `loss ${fault.probability}`;
     case 'slow-disk':
       return `slow-disk ${fault.node} ${fault.durationMs}ms`;
+    case 'disk-full':
+      return `disk-full ${fault.node} ${fault.durationMs}ms`;
     default:
       return unreachable(fault);
   }
@@ -171,8 +180,15 @@ export function applyFault<N>(sim: Simulation<N>, fault: Fault): void {
       else sim.trace.record('sim', `skip crash ${fault.node}: already down`);
       return;
     case 'restart':
-      if (sim.node(fault.node).status === 'down') sim.restart(fault.node);
-      else sim.trace.record('sim', `skip restart ${fault.node}: already up`);
+      if (sim.node(fault.node).status !== 'down') {
+        sim.trace.record('sim', `skip restart ${fault.node}: already up`);
+      } else if (sim.node(fault.node).disk.capacityBytes !== undefined) {
+        // A node cannot start on a full disk (its storage refuses to open with a clear error);
+        // the operator, or systemd, starts it again once there is space.
+        sim.schedule(100, `restart ${fault.node} once its disk has space`, () => applyFault(sim, fault));
+      } else {
+        sim.restart(fault.node);
+      }
       return;
     case 'loss':
       sim.network.setDefaultLink({ lossProbability: fault.probability });
@@ -182,6 +198,13 @@ export function applyFault<N>(sim: Simulation<N>, fault: Fault): void {
       const disk = sim.node(fault.node).disk;
       disk.pauseSyncs();
       sim.schedule(fault.durationMs, `disk ${fault.node} resumes syncs`, () => disk.resumeSyncs());
+      return;
+    }
+    case 'disk-full': {
+      // Full from now: not one more byte fits. The disk outlives a crash and restart meanwhile.
+      const disk = sim.node(fault.node).disk;
+      disk.setCapacityBytes(disk.usedBytes());
+      sim.schedule(fault.durationMs, `disk ${fault.node} has space again`, () => disk.setCapacityBytes(undefined));
       return;
     }
     default:

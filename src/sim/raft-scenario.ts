@@ -15,7 +15,7 @@ import type { ConfigChange } from '../core/raft/quorum.ts';
 import type { LogIndex, NodeId, Term } from '../core/raft/types.ts';
 import type { Random } from '../core/random.ts';
 import { RaftNode, RaftNodeError, type StateMachine } from '../runtime/raft/node.ts';
-import { applyFaultSchedule, randomFaultSchedule } from './faults.ts';
+import { applyFaultSchedule, randomFaultSchedule, type FaultKind } from './faults.ts';
 import { startSimRaftNode, type SimRaftNode } from './raft-node.ts';
 import { Simulation } from './simulation.ts';
 import type { Scenario } from './scenarios.ts';
@@ -30,6 +30,8 @@ export interface RaftScenarioSettings {
   readonly snapshotEveryEntries: number;
   /** Mean gap between faults during the fault phase. */
   readonly meanFaultGapMs: number;
+  /** Extra fault weights over the defaults (e.g. disk-full, off by default). */
+  readonly faultWeights?: Partial<Record<FaultKind, number>>;
 }
 
 /** A tiny deterministic state machine: a running hash of the commands applied and their count. */
@@ -219,7 +221,7 @@ export function raftScenario(name: string, description: string, settings: RaftSc
         maxLossProbability: 0.2,
         // Crashes while a disk holds its syncs lose acknowledged-looking writes: the case that
         // tells a runtime which persists before it sends from one which does not.
-        weights: { crash: 2, 'slow-disk': 2 },
+        weights: { crash: 2, 'slow-disk': 2, ...settings.faultWeights },
         // Any number of nodes may be down at once (a power cut takes out a majority): safety must
         // hold regardless; liveness is only asked for after everything restarts.
         maxDown: all.length,

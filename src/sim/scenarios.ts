@@ -130,6 +130,12 @@ export const SCENARIOS: Readonly<Record<string, Scenario>> = {
     { voterChoices: [3, 5, 7], spareNodes: 2, faultPhaseMs: 8000, livenessPhaseMs: 6000, snapshotEveryEntries: 40, meanFaultGapMs: 400 },
     (seed, maxSteps) => replayCommand('raft', seed, maxSteps),
   ),
+  'raft-disk': raftScenario(
+    'raft-disk',
+    'the raft scenario with full disks too: a node\'s disk fills for 0.1-3 s (it must freeze, never acknowledge or lose a write, and carry on once space returns)',
+    { voterChoices: [3, 5], spareNodes: 1, faultPhaseMs: 8000, livenessPhaseMs: 6000, snapshotEveryEntries: 40, meanFaultGapMs: 400, faultWeights: { 'disk-full': 3 } },
+    (seed, maxSteps) => replayCommand('raft-disk', seed, maxSteps),
+  ),
   workloads: workloadsScenario(
     'workloads',
     'reconciler, node runners and fake drivers, 3-7 nodes, node crashes, flaps, isolations, leader changes, loss, job updates (broken versions too), scaling and stops for 90 s, then 60 s healed: capacity, instances per index, no kill before healthy, no rescheduling on flaps after every step, then everything runs as asked',

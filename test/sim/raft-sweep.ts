@@ -4,9 +4,9 @@ import assert from 'node:assert/strict';
 import { SCENARIOS } from '../../src/sim/scenarios.ts';
 import { formatFailureReport } from '../../src/sim/simulation.ts';
 
-export async function sweepRaftSeeds(first: number, last: number, options: { checkCoverage?: boolean } = {}): Promise<void> {
-  const raft = SCENARIOS.raft!;
-  const seen = { crashes: 0, tornWrites: 0, leaders: 0, configs: 0, snapshotsSent: 0 };
+export async function sweepRaftSeeds(first: number, last: number, options: { checkCoverage?: boolean; scenario?: 'raft' | 'raft-disk' } = {}): Promise<void> {
+  const raft = SCENARIOS[options.scenario ?? 'raft']!;
+  const seen = { crashes: 0, tornWrites: 0, leaders: 0, configs: 0, snapshotsSent: 0, diskFull: 0, diskBack: 0 };
   for (let seed = first; seed <= last; seed++) {
     const outcome = await raft.run({
       seed,
@@ -17,6 +17,8 @@ export async function sweepRaftSeeds(first: number, last: number, options: { che
         if (l.includes(' role leader ')) seen.leaders++;
         if (l.includes(' config@')) seen.configs++;
         if (l.includes('raft snapshot installed')) seen.snapshotsSent++;
+        if (l.includes('disk full: raft frozen')) seen.diskFull++;
+        if (l.includes('disk has space again: raft resumed')) seen.diskBack++;
       },
     });
     assert.ok(outcome.result.ok, outcome.result.ok ? '' : formatFailureReport(outcome.result.failure));
@@ -29,4 +31,8 @@ export async function sweepRaftSeeds(first: number, last: number, options: { che
   assert.ok(seen.leaders > seeds, `leaders elected: ${seen.leaders}`);
   assert.ok(seen.configs > seeds, `config entries applied: ${seen.configs}`);
   assert.ok(seen.snapshotsSent > seeds / 10, `snapshots installed from a leader: ${seen.snapshotsSent}`);
+  if (options.scenario === 'raft-disk') {
+    assert.ok(seen.diskFull > seeds, `nodes frozen on a full disk: ${seen.diskFull}`);
+    assert.ok(seen.diskBack > seeds / 2, `nodes resumed after space returned: ${seen.diskBack}`);
+  }
 }

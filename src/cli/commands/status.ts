@@ -25,7 +25,7 @@ export function statusCommand(): Command {
           ['Ports', status.ports],
           ['Security', status.security.mode === 'secure' ? `secure (${status.security.certified ? 'certified' : 'waiting for its certificate'})` : `${status.security.mode}: no encryption, no TLS, no token`],
           ['Drivers', Object.entries(status.drivers).map(([name, d]) => `${name}: limits ${d.resourceLimits} (${d.detail})`)],
-          ['Data dir', status.dataDir],
+          ['Data dir', status.diskFull === undefined ? status.dataDir : `${status.dataDir}: DISK FULL since ${status.diskFull.since}; Raft is frozen on this node until space returns (${status.diskFull.detail})`],
           ['Started', status.startedAt],
           ['Uptime', `${status.uptimeSeconds}s`],
         ]),

@@ -8,6 +8,13 @@
 //   5. advance().
 // One Ready is processed at a time; messages, ticks and proposals that arrive meanwhile are
 // stepped into the core at once and go out batched in the next Ready (group commit).
+//
+// A full disk (StorageError 'no-space' in step 2) does not stop the node: it freezes. The Ready
+// stays pending and is written again every diskRetryMs; meanwhile the core neither ticks nor
+// takes messages (to its peers the node looks paused, a case Raft already handles: the others
+// elect a leader without it, and it catches up when it thaws), and proposals and reads are
+// refused at once with 'no-space'. Once the write succeeds the node carries on from that Ready.
+// Any other storage failure stops the node (onFatal): only a reopen can be trusted then.
 
 import type { Random } from '../../core/random.ts';
 import type { Result } from '../../core/result.ts';
@@ -17,6 +24,7 @@ import type { ConfigChange } from '../../core/raft/quorum.ts';
 import type { ClusterConfig, Entry, HardState, LogIndex, Message, NodeId, ProposeError, Proposed, Ready, SnapshotMeta, SoftState, Term } from '../../core/raft/types.ts';
 import type { Clock, Timer } from '../clock.ts';
 import type { Address, RpcTransport } from '../transport/types.ts';
+import { isNoSpace } from '../storage/fs.ts';
 import { RaftPeers } from './peers.ts';
 
 /** The replicated state machine. apply() must be deterministic: every node applies the same log. */
@@ -89,6 +97,10 @@ export interface RaftNodeOptions {
   readonly onConfigApplied?: (config: ClusterConfig, index: LogIndex) => void;
   /** Storage failed: the node stopped; the owner decides (restart from disk, alert). */
   readonly onFatal?: (error: Error) => void;
+  /** The disk filled up (the node froze; `error` says where) or, with undefined, space returned. */
+  readonly onDiskFull?: (error: Error | undefined) => void;
+  /** How often a frozen node tries its pending write again. */
+  readonly diskRetryMs?: number;
 }
 
 export const RAFT_NODE_DEFAULTS = {
@@ -98,6 +110,7 @@ export const RAFT_NODE_DEFAULTS = {
   snapshotKeepEntries: 1024,
   proposalTimeoutMs: 10_000,
   snapshotChunkBytes: 512 * 1024,
+  diskRetryMs: 1_000,
 } as const;
 
 export type RaftNodeErrorCode =
@@ -107,6 +120,8 @@ export type RaftNodeErrorCode =
   | 'timeout'
   /** No leader is known to confirm a read. */
   | 'no-leader'
+  /** This node's disk is full: it is frozen until space returns (a proposal in flight may still commit). */
+  | 'no-space'
   | 'stopped';
 
 export class RaftNodeError extends Error {
@@ -177,6 +192,12 @@ export class RaftNode {
   #soft: SoftState;
   #lastSnapshotIndex: LogIndex;
   #persistedTermVote: { term: Term; vote: NodeId | undefined };
+  /** Set while the disk is full: the Ready whose write failed, retried when `retry` fires. */
+  #frozen: { readonly rd: Ready; readonly since: number; error: Error; retry: Timer | undefined } | undefined;
+  /** The Ready whose snapshot is installed: a retry after a full disk does not install it twice. */
+  #snapshotInstalledFor: Ready | undefined;
+  /** No snapshot is attempted before this time after one failed on a full disk. */
+  #snapshotRetryAtMs = 0;
 
   constructor(options: RaftNodeOptions) {
     const problem = checkRestoredState(options.restored);
@@ -224,6 +245,7 @@ export class RaftNode {
     if (this.#stopped) return;
     this.#stopped = true;
     this.#ticker?.cancel();
+    this.#frozen?.retry?.cancel();
     this.#peers.stop();
     this.#failAll(new RaftNodeError('stopped', 'the Raft node stopped'));
     await this.#idle;
@@ -232,14 +254,16 @@ export class RaftNode {
 
   /** Replicates a command; settles once applied here (with the state machine's result). */
   propose(data: Uint8Array, options: { timeoutMs?: number } = {}): Promise<Applied> {
-    if (this.#stopped) return Promise.reject(new RaftNodeError('stopped', 'the Raft node stopped'));
+    const refused = this.#refusal();
+    if (refused !== undefined) return Promise.reject(refused);
     const r = this.#raft.propose(data);
     return this.#waitApplied(r, options.timeoutMs);
   }
 
   /** One-voter-at-a-time configuration change; settles once the change is applied here. */
   proposeConfigChange(change: ConfigChange, options: { timeoutMs?: number } = {}): Promise<Applied> {
-    if (this.#stopped) return Promise.reject(new RaftNodeError('stopped', 'the Raft node stopped'));
+    const refused = this.#refusal();
+    if (refused !== undefined) return Promise.reject(refused);
     const r = this.#raft.proposeConfigChange(change);
     return this.#waitApplied(r, options.timeoutMs);
   }
@@ -249,7 +273,8 @@ export class RaftNode {
    * every entry committed before the call, so a local read that follows is linearizable.
    */
   readIndex(options: { timeoutMs?: number } = {}): Promise<LogIndex> {
-    if (this.#stopped) return Promise.reject(new RaftNodeError('stopped', 'the Raft node stopped'));
+    const refused = this.#refusal();
+    if (refused !== undefined) return Promise.reject(refused);
     const requestId = this.#nextReadId++;
     const timeoutMs = options.timeoutMs ?? this.#o.proposalTimeoutMs ?? RAFT_NODE_DEFAULTS.proposalTimeoutMs;
     return new Promise<LogIndex>((resolve, reject) => {
@@ -285,6 +310,21 @@ export class RaftNode {
     return this.#raft.status();
   }
 
+  /** While the disk is full: since when (clock ms) and the write that failed. */
+  get diskFull(): { readonly sinceMs: number; readonly error: string } | undefined {
+    return this.#frozen === undefined ? undefined : { sinceMs: this.#frozen.since, error: this.#frozen.error.message };
+  }
+
+  #refusal(): RaftNodeError | undefined {
+    if (this.#stopped) return new RaftNodeError('stopped', 'the Raft node stopped');
+    if (this.#frozen !== undefined) return this.#noSpaceError();
+    return undefined;
+  }
+
+  #noSpaceError(): RaftNodeError {
+    return new RaftNodeError('no-space', `the disk of node ${this.id} is full (${this.#frozen?.error.message ?? 'no space left'}); it resumes by itself once space returns`, this.#raft.leader);
+  }
+
   /** The core itself, read-only use: invariant checks in the simulator and tests. */
   get core(): Raft {
     return this.#raft;
@@ -315,7 +355,7 @@ export class RaftNode {
     if (this.#stopped) return;
     this.#ticker = this.#o.clock.setTimer(this.#tickMs, () => {
       if (this.#stopped) return;
-      this.#raft.tick();
+      if (this.#frozen === undefined) this.#raft.tick();
       this.#expireWaiters();
       this.#kick();
       this.#scheduleTick();
@@ -323,7 +363,8 @@ export class RaftNode {
   }
 
   #onMessages(messages: readonly Message[]): void {
-    if (this.#stopped) return;
+    // A frozen node drops what arrives, as a paused process would; senders retry.
+    if (this.#stopped || this.#frozen !== undefined) return;
     for (const m of messages) this.#raft.step(m);
     this.#kick();
   }
@@ -336,7 +377,7 @@ export class RaftNode {
       this.#driving = false;
       // Work that arrived in the last microtasks of the loop (its kick returned early) is not
       // left waiting for the next tick.
-      if (!this.#stopped && (this.#raft.hasReady() || this.#snapshotWritten !== undefined)) this.#kick();
+      if (!this.#stopped && this.#frozen === undefined && (this.#raft.hasReady() || this.#snapshotWritten !== undefined)) this.#kick();
     });
   }
 
@@ -344,29 +385,75 @@ export class RaftNode {
     try {
       // Let the current burst of messages and proposals land first: one Ready for all of them.
       await Promise.resolve();
+      // Frozen: only the retry timer (retry unset) tries the pending write again, not every kick.
+      if (this.#frozen !== undefined && (this.#frozen.retry !== undefined || !(await this.#finishReady(this.#frozen.rd)))) return;
       while (!this.#stopped) {
         this.#compactBehindSnapshot();
         if (!this.#raft.hasReady()) break;
-        const rd = this.#raft.ready();
-        await this.#handleReady(rd);
-        if (this.#stopped) return;
-        this.#raft.advance(rd);
-        this.#maybeStartSnapshot();
+        if (!(await this.#finishReady(this.#raft.ready()))) return;
       }
     } catch (e) {
       this.#fatal(e instanceof Error ? e : new Error(String(e)));
     }
   }
 
+  /** Handles and advances `rd`; false when the node stopped or froze on a full disk meanwhile. */
+  async #finishReady(rd: Ready): Promise<boolean> {
+    try {
+      await this.#handleReady(rd);
+    } catch (e) {
+      if (!isNoSpace(e)) throw e;
+      this.#freeze(rd, e as Error);
+      return false;
+    }
+    if (this.#stopped) return false;
+    this.#snapshotInstalledFor = undefined;
+    this.#raft.advance(rd);
+    if (this.#frozen !== undefined) this.#thaw();
+    this.#maybeStartSnapshot();
+    return true;
+  }
+
+  #freeze(rd: Ready, error: Error): void {
+    const diskRetryMs = this.#o.diskRetryMs ?? RAFT_NODE_DEFAULTS.diskRetryMs;
+    if (this.#frozen === undefined) {
+      this.#frozen = { rd, since: this.#o.clock.nowMs(), error, retry: undefined };
+      this.#o.log?.error({ err: error.message, retryMs: diskRetryMs }, 'disk full: raft frozen until space returns');
+      // A waiting proposal's entry may already be on the followers and commit without this node:
+      // its outcome is unknown, and the error says so.
+      this.#failAll(new RaftNodeError('no-space', `${this.#noSpaceError().message}; a write in flight may still commit`, this.#raft.leader));
+      this.#o.onDiskFull?.(error);
+    }
+    this.#frozen.error = error;
+    this.#frozen.retry = this.#o.clock.setTimer(diskRetryMs, () => {
+      if (this.#frozen !== undefined) this.#frozen.retry = undefined;
+      this.#kick();
+    });
+  }
+
+  #thaw(): void {
+    const frozen = this.#frozen;
+    if (frozen === undefined) return;
+    this.#frozen = undefined;
+    frozen.retry?.cancel();
+    this.#o.log?.info({ frozenMs: this.#o.clock.nowMs() - frozen.since }, 'disk has space again: raft resumed');
+    this.#o.onDiskFull?.(undefined);
+  }
+
   async #handleReady(rd: Ready): Promise<void> {
-    if (rd.softState !== undefined) this.#onSoftState(rd.softState);
+    const retry = this.#frozen?.rd === rd;
+    // Announced on the first attempt; on a retry after a full disk it is old news (the checker
+    // of npm run sim -- --seed 271 --scenario raft-disk took it for a new leader).
+    if (rd.softState !== undefined && !retry) this.#onSoftState(rd.softState);
     const early: Message[] = [];
     const late: Message[] = [];
     for (const m of rd.messages) (m.type === 'append' ? early : late).push(m);
     this.#peers.send(early);
 
-    if (rd.snapshot !== undefined) {
+    // A Ready retried after a full disk may have installed its snapshot on an earlier attempt.
+    if (rd.snapshot !== undefined && this.#snapshotInstalledFor !== rd) {
       await this.#o.store.installSnapshot(rd.snapshot);
+      this.#snapshotInstalledFor = rd;
       const snap = await this.#o.store.readSnapshot();
       if (snap === undefined || snap.meta.index !== rd.snapshot.index) throw new Error(`installed snapshot ${rd.snapshot.index} is not readable back`);
       this.#o.fsm.restore(snap.data);
@@ -380,8 +467,9 @@ export class RaftNode {
     // Term and vote must be durable before a vote leaves (Figure 2); commit is a hint that a
     // restart re-learns from the leader, so it rides along only when term or vote changed.
     if (hs !== undefined && (hs.term !== this.#persistedTermVote.term || hs.vote !== this.#persistedTermVote.vote)) {
-      writes.push(this.#o.store.saveHardState(hs));
-      this.#persistedTermVote = { term: hs.term, vote: hs.vote };
+      writes.push(this.#o.store.saveHardState(hs).then(() => {
+        this.#persistedTermVote = { term: hs.term, vote: hs.vote };
+      }));
     }
     await Promise.all(writes);
     if (this.#stopped) return;
@@ -442,8 +530,10 @@ export class RaftNode {
   #maybeStartSnapshot(): void {
     const every = this.#o.snapshotEveryEntries ?? RAFT_NODE_DEFAULTS.snapshotEveryEntries;
     if (this.#snapshotWrite !== undefined || this.#raft.log.applied - this.#lastSnapshotIndex < every) return;
+    if (this.#o.clock.nowMs() < this.#snapshotRetryAtMs) return;
     const meta = this.#raft.snapshotMetaAtApplied();
     const data = this.#o.fsm.snapshot();
+    const previousSnapshotIndex = this.#lastSnapshotIndex;
     this.#lastSnapshotIndex = meta.index;
     this.#snapshotWrite = this.#o.store.saveSnapshot(meta, data).then(
       () => {
@@ -454,7 +544,11 @@ export class RaftNode {
       },
       (e: unknown) => {
         this.#snapshotWrite = undefined;
-        this.#fatal(e instanceof Error ? e : new Error(String(e)));
+        if (!isNoSpace(e)) return this.#fatal(e instanceof Error ? e : new Error(String(e)));
+        // The log still holds everything; try again later rather than on every Ready.
+        this.#lastSnapshotIndex = previousSnapshotIndex;
+        this.#snapshotRetryAtMs = this.#o.clock.nowMs() + 10 * (this.#o.diskRetryMs ?? RAFT_NODE_DEFAULTS.diskRetryMs);
+        this.#o.log?.warn({ index: meta.index, err: (e as Error).message }, 'raft snapshot not written: the disk is full; retrying later');
       },
     );
   }

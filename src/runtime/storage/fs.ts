@@ -43,3 +43,11 @@ export class StorageError extends Error {
     this.path = path;
   }
 }
+
+/** Whether `e`, or an error in its chain of causes, is a StorageError 'no-space' (disk full). */
+export function isNoSpace(e: unknown): boolean {
+  for (let cur = e, depth = 0; cur instanceof Error && depth < 8; cur = cur.cause, depth++) {
+    if (cur instanceof StorageError && cur.code === 'no-space') return true;
+  }
+  return false;
+}

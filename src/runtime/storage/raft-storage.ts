@@ -22,7 +22,10 @@
 //   exclusive (operations called while it runs start after it).
 // Any failure of a log or hard state write makes the storage unusable (every later call rejects
 // with code 'failed'): after a failed fsync only a reopen, which reads what is really on disk,
-// can be trusted (the WAL's rule, see wal.ts).
+// can be trusted (the WAL's rule, see wal.ts). One exception: a full disk (StorageError
+// 'no-space') while writing, before any fsync, leaves nothing behind (the WAL rolls a partial
+// append back; the hard state's temporary file is removed), so the storage stays usable and the
+// same write may be retried once space returns.
 //
 // Recovery (RaftStorage.open) repairs only what a crash explains and refuses to start on anything
 // else, with a RaftStorageError naming the file and the problem (see RaftStorageErrorCode).
@@ -43,7 +46,7 @@ import { join } from 'node:path';
 import { assert, err, ok, type Result } from '../../core/result.ts';
 import type { Entry, HardState, LogIndex, SnapshotMeta, Term } from '../../core/raft/types.ts';
 import { readAtomic, writeAtomic } from './atomic-file.ts';
-import type { FileHandle, FileSystem } from './fs.ts';
+import { isNoSpace, type FileHandle, type FileSystem } from './fs.ts';
 import {
   decodeEntry,
   decodeHardState,
@@ -336,7 +339,11 @@ export class RaftStorage {
     }
     ops.push(this.#wal.append(records, { expectedFirstIndex: first }));
     for (const e of entries) this.#terms.push(e.term);
-    return this.#trackWal(ops);
+    // On a full disk the WAL ends right before `first` (any truncation above ran; the append was
+    // rolled back), and so must the terms.
+    return this.#trackWal(ops, () => {
+      this.#terms.length = Math.min(this.#terms.length, first - this.#logFirst);
+    });
   }
 
   /**
@@ -390,6 +397,7 @@ export class RaftStorage {
       const lastIndex = Math.max(this.#nextIndex - 1, this.#snapshot?.index ?? 0);
       assert(Number.isSafeInteger(hs.term) && hs.term >= this.#hardState.term, `hard state term ${hs.term} is below the saved term ${this.#hardState.term}`);
       assert(Number.isSafeInteger(hs.commit) && hs.commit >= 0 && hs.commit <= lastIndex, `hard state commit ${hs.commit} is beyond the log (last index ${lastIndex})`);
+      const previous = this.#hardState;
       this.#hardState = hs;
       const logWritten = this.#walIdle;
       const write = async (): Promise<void> => {
@@ -399,7 +407,12 @@ export class RaftStorage {
         try {
           await writeAtomic(this.#fs, this.#hardStatePath, encodeHardState(hs));
         } catch (e) {
-          this.#fail(e);
+          // A full disk leaves the old file in place (writeAtomic removes its temporary file).
+          if (isNoSpace(e)) {
+            if (this.#hardState === hs) this.#hardState = previous;
+          } else {
+            this.#fail(e);
+          }
           throw e;
         }
       };
@@ -659,11 +672,16 @@ export class RaftStorage {
     this.#logFirst = throughIndex + 1;
   }
 
-  #trackWal(ops: readonly Promise<unknown>[]): Promise<void> {
+  /**
+   * Settles with the WAL operations; a failure makes the storage unusable, except a full disk
+   * that left the WAL usable, after which `onNoSpace` puts the in-memory index back in step.
+   */
+  #trackWal(ops: readonly Promise<unknown>[], onNoSpace?: () => void): Promise<void> {
     const p = Promise.all(ops).then(
       () => undefined,
       (e: unknown) => {
-        this.#fail(e);
+        if (onNoSpace !== undefined && isNoSpace(e) && !this.#wal.failed) onNoSpace();
+        else this.#fail(e);
         throw e;
       },
     );

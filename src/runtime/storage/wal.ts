@@ -223,6 +223,11 @@ export class Wal {
   }
 
   /** The oldest readable index (after compaction). */
+  /** True once a failure left the WAL unusable until it is reopened (a failed fsync, truncation or rollback). */
+  get failed(): boolean {
+    return this.#failure !== undefined;
+  }
+
   get firstIndex(): number {
     return this.#firstIndex;
   }

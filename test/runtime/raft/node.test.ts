@@ -165,15 +165,49 @@ test('every node crashes and restarts: no acknowledged write is lost', async () 
   for (const id of ids) assert.deepEqual(items(sim, id), [...acked, 'after'], id);
 });
 
-test('a full disk stops the node with a clear error instead of acknowledging', async () => {
+test('a full disk freezes the node with a clear error instead of acknowledging; it resumes once space returns', async () => {
   const { sim } = cluster(1);
   await sim.runFor(1000);
   const leader = leaderOf(sim);
-  sim.node(leader.id).disk.setCapacityBytes(sim.node(leader.id).disk.usedBytes());
+  const disk = sim.node(leader.id).disk;
+  disk.setCapacityBytes(disk.usedBytes());
   const r = await settleWithin(sim, leader.propose(enc('x'.repeat(100))));
   assert.ok(!r.ok);
   assert.ok(r.error instanceof RaftNodeError);
-  assert.equal(r.error.code, 'stopped');
-  assert.match(r.error.message, /stopped/);
+  assert.equal(r.error.code, 'no-space');
+  assert.match(r.error.message, /disk of node .* is full/);
+  assert.ok(leader.diskFull !== undefined);
+  // Frozen: refused at once, nothing applied, however long it stays full.
+  await sim.runFor(5000);
+  const refused = await settleWithin(sim, leader.propose(enc('y')));
+  assert.ok(!refused.ok && refused.error instanceof RaftNodeError && refused.error.code === 'no-space');
   assert.deepEqual(items(sim, leader.id), []);
+
+  disk.setCapacityBytes(undefined);
+  await sim.runFor(3000);
+  assert.equal(leader.diskFull, undefined);
+  const after = await settleWithin(sim, leader.propose(enc('z')));
+  assert.ok(after.ok, `a write after space returned: ${after.ok ? '' : (after.error as Error).message}`);
+  // The entry whose write failed was kept and retried: it commits too, before 'z'.
+  assert.deepEqual(items(sim, leader.id), ['x'.repeat(100), 'z']);
+});
+
+test('a follower whose disk fills freezes; the others go on, and it catches up once space returns', async () => {
+  const { sim, ids } = cluster(3);
+  await sim.runFor(3000);
+  const leader = leaderOf(sim);
+  const follower = ids.find((id) => id !== leader.id)!;
+  const disk = sim.node(follower).disk;
+  disk.setCapacityBytes(disk.usedBytes());
+  const acked: string[] = [];
+  for (let i = 0; i < 10; i++) {
+    const r = await settleWithin(sim, leader.propose(enc(`k${i}`)));
+    if (r.ok) acked.push(`k${i}`);
+  }
+  assert.equal(acked.length, 10, 'a majority without the full disk commits');
+  await sim.runFor(2000);
+  assert.deepEqual(items(sim, follower), []);
+  disk.setCapacityBytes(undefined);
+  await sim.runFor(4000);
+  assert.deepEqual(items(sim, follower), acked);
 });

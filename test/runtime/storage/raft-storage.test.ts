@@ -209,21 +209,43 @@ describe('RaftStorage round trips', () => {
     await storage.close();
   });
 
-  it('a failed write makes the storage unusable until it is reopened', async () => {
+  it('a full disk fails the write but leaves the storage usable: the same write succeeds once space returns', async () => {
     const disk = new SimDisk();
     const { storage } = await openOk(disk);
     await storage.append(range(1, 3, 1));
+    await storage.saveHardState({ term: 1, vote: undefined, commit: 3 });
     disk.setCapacityBytes(disk.usedBytes() + 10);
-    await assert.rejects(storage.append([entry(4, 1, 'x'.repeat(100))]), (e: unknown) => e instanceof StorageError && e.code === 'no-space');
+    const noSpace = (e: unknown): boolean => e instanceof StorageError && e.code === 'no-space';
+    await assert.rejects(storage.append([entry(4, 1, 'x'.repeat(100))]), noSpace);
+    await assert.rejects(storage.saveHardState({ term: 2, vote: 'n1' as NodeId, commit: 3 }), noSpace);
+    assert.equal(storage.lastIndex, 3, 'the failed append left nothing behind');
     disk.setCapacityBytes(undefined);
-    await assert.rejects(storage.append([entry(4, 1)]), (e: unknown) => e instanceof RaftStorageError && e.code === 'failed');
-    await assert.rejects(storage.saveHardState({ term: 1, vote: undefined, commit: 1 }), (e: unknown) => e instanceof RaftStorageError && e.code === 'failed');
+    await storage.append([entry(4, 1, 'x'.repeat(100)), entry(5, 2)]);
+    await storage.saveHardState({ term: 2, vote: 'n1' as NodeId, commit: 5 });
     await storage.close();
     const { storage: again, state } = await openOk(disk);
-    assert.deepEqual(strip(state.entries), strip(range(1, 3, 1)));
-    await again.append([entry(4, 1)]);
+    assert.deepEqual(strip(state.entries), strip([...range(1, 3, 1), entry(4, 1, 'x'.repeat(100)), entry(5, 2)]));
+    assert.deepEqual(state.hardState, { term: 2, vote: 'n1', commit: 5 });
     await again.close();
   });
+
+  it('a full disk while a conflicting suffix is replaced: the log ends before the new entries, and a retry writes them', async () => {
+    const disk = new SimDisk();
+    const { storage } = await openOk(disk);
+    await storage.append(range(1, 6, 1));
+    disk.setCapacityBytes(disk.usedBytes());
+    // Larger than the truncated entries 4-6: the truncation alone does not make room.
+    const replacement = range(4, 5, 2, 'y'.repeat(500));
+    await assert.rejects(storage.append(replacement), (e: unknown) => e instanceof StorageError && e.code === 'no-space');
+    assert.equal(storage.lastIndex, 3);
+    disk.setCapacityBytes(undefined);
+    await storage.append(replacement);
+    await storage.close();
+    const { storage: again, state } = await openOk(disk);
+    assert.deepEqual(strip(state.entries), strip([...range(1, 3, 1), ...replacement]));
+    await again.close();
+  });
+
 });
 
 describe('RaftStorage hard state ordering and crash repairs', () => {
