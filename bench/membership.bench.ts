@@ -19,6 +19,7 @@
 // state begin (statusSince), an exact cross-check shown in its own rows. serf has no such field,
 // and its pushed member events are no substitute: the agent coalesces them, so member-failed
 // arrives about a second after `members` already says failed (measured here with serf 0.8.2).
+import { execFileSync } from 'node:child_process';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { buildBundle } from '../scripts/build.ts';
@@ -28,7 +29,7 @@ import { startCluster, sleep, type Cluster, type MemberState, type ObservedMembe
 import { ensureCommand } from './lib/install.ts';
 import { NftGossipCounter } from './lib/nft-counter.ts';
 import { PortPicker } from './lib/ports.ts';
-import type { BenchContext, BenchReport } from './run.ts';
+import type { BenchContext, BenchReport, Comparison } from './run.ts';
 
 const POLL_INTERVAL_MS = 200;
 const VIEW_TIMEOUT_MS = 2_000;
@@ -77,12 +78,14 @@ export async function runMembershipBench(ctx: BenchContext): Promise<BenchReport
   cleanup.install();
   const notes: string[] = [];
   const rows: Array<Record<string, string | number>> = [];
+  const comparisons: Comparison[] = [];
   try {
     const serfMissing = ensureCommand('serf', ['version'], 'serf', progress);
     if (serfMissing !== undefined) {
       progress(`serf skipped: ${serfMissing}`);
       notes.push(`serf skipped: ${serfMissing}`);
     }
+    const peer = serfMissing === undefined ? `serf ${serfVersion()}` : 'serf';
     const nftMissing = NftGossipCounter.unavailableReason() === undefined ? undefined : (ensureCommand('nft', ['--version'], 'nftables', progress) ?? NftGossipCounter.unavailableReason());
     if (nftMissing !== undefined) notes.push(`gossip bytes n/a: ${nftMissing}`);
     const ports = new PortPicker();
@@ -106,6 +109,7 @@ export async function runMembershipBench(ctx: BenchContext): Promise<BenchReport
         }
       }
       rows.push(...tableRows(n, outcomes));
+      comparisons.push(...comparisonsAt(n, outcomes, peer));
       notes.push(...verdicts(n, outcomes));
     }
   } finally {
@@ -115,14 +119,52 @@ export async function runMembershipBench(ctx: BenchContext): Promise<BenchReport
   notes.push(
     `method: agents on 127.0.0.1, one system at a time; seed first, then N-1 at once joining it; polled every ${POLL_INTERVAL_MS} ms ` +
       `(sample of ${SAMPLE_SIZE}, then all); gossip bytes over ${plan.windowMs / 1000} s after ${plan.settleMs / 1000} s settling; ` +
-      `${plan.detectRounds} SIGKILLs of non-seed agents, each replaced by a new agent before the next; sappers preset lan, serf -profile lan; ${availableParallelism()} CPUs`,
+      `${plan.detectRounds} SIGKILLs of non-seed agents, each replaced by a new agent before the next; sappers preset lan with --insecure, serf -profile lan without -encrypt (neither seals its gossip); ${availableParallelism()} CPUs`,
   );
   return {
     name: 'membership',
     title: `Gossip membership: Sappers vs serf, N = ${plan.sizes.join(' and ')} agents on this machine`,
     rows,
     notes,
+    comparisons,
   };
+}
+
+/** "0.8.2-dev" from `serf version` (Debian's build prints the bare version on its first line). */
+function serfVersion(): string {
+  const first = execFileSync('serf', ['version'], { encoding: 'utf8', timeout: 10_000 }).split('\n')[0]?.trim() ?? '';
+  return first.replace(/^Serf\s+v?/i, '') || 'unknown version';
+}
+
+/**
+ * The side-by-side figures of one size for the charts: the headline metric of each kind (the
+ * polled convergence and median detection, as both systems are measured the same way; mean
+ * gossip rate; mean RSS). A failed or skipped side is undefined (the notes say why).
+ */
+function comparisonsAt(n: number, outcomes: ReadonlyMap<SystemName, Outcome>, peer: string): Comparison[] {
+  const label = `N=${n}`;
+  const pick = (system: SystemName, value: (r: SystemResult) => number | undefined): number | undefined => {
+    const o = outcomes.get(system);
+    return o?.ok === true ? value(o.result) : undefined;
+  };
+  const figure = (chart: string, chartTitle: string, unit: string, value: (r: SystemResult) => number | undefined, target?: Comparison['target']): Comparison => ({
+    chart,
+    chartTitle,
+    label,
+    unit,
+    peer,
+    ours: pick('sappers', value),
+    theirs: pick('serf', value),
+    better: 'lower',
+    ...(target === undefined ? {} : { target }),
+  });
+  return [
+    figure('membership-convergence', 'Membership: convergence, from the first agent start until all see all alive', 'ms', (r) => r.convergeMs),
+    // Issue 8's target: failure detection at most half of serf's.
+    figure('membership-detection', 'Membership: failure detection, from SIGKILL until every survivor says dead (median)', 'ms', (r) => r.detectMs, { op: '<=', ratio: 0.5 }),
+    figure('membership-gossip-bytes', 'Membership: gossip traffic per agent, steady state (UDP + TCP, mean)', 'bytes/s', (r) => r.gossip?.meanBytesPerSec),
+    figure('membership-rss', 'Membership: resident memory per agent after convergence (mean)', 'MiB', (r) => r.rssMiB),
+  ];
 }
 
 interface MeasureDeps {

@@ -204,6 +204,9 @@ class SappersLauncher implements Launcher {
       '--rpc-port', '0',
       '--dns-port', '0',
       '--gossip-preset', 'lan',
+      // Like for like: serf runs here without -encrypt, so our gossip is unsealed too (the agent
+      // refuses to start with neither a cluster key nor --insecure since security became the default).
+      '--insecure',
       '--log-level', 'warn',
       ...(joinPort === undefined ? [] : ['--join', `127.0.0.1:${joinPort}`]),
     ];

@@ -132,11 +132,12 @@ export function renderComparisonChart(comparisons: readonly Comparison[]): strin
     const oursX = center - BAR_GAP / 2 - BAR_WIDTH;
     const theirsX = center + BAR_GAP / 2;
     out.push(`<g data-role="group" data-label="${esc(g.c.label)}" data-ratio="${g.ratio ?? 'n/a'}" data-target-met="${g.targetMet ?? 'n/a'}">`);
-    out.push(...bar('ours', OURS_NAME, g.c.label, g.ours, oursX, OURS_COLOR, base, yOf, first.unit));
+    const targetY = g.targetValue === undefined ? undefined : yOf(g.targetValue);
+    out.push(...bar('ours', OURS_NAME, g.c.label, g.ours, oursX, OURS_COLOR, base, yOf, first.unit, targetY));
     out.push(...bar('theirs', g.c.peer, g.c.label, g.theirs, theirsX, THEIRS_COLOR, base, yOf, first.unit));
-    if (g.targetValue !== undefined && g.c.target !== undefined) {
+    if (g.targetValue !== undefined && targetY !== undefined && g.c.target !== undefined) {
       // The target as a value: the peer's figure times the target ratio, across our bar.
-      const y = yOf(g.targetValue);
+      const y = targetY;
       out.push(
         `<line x1="${n(oursX - 6)}" y1="${n(y)}" x2="${n(oursX + BAR_WIDTH + 6)}" y2="${n(y)}" stroke="${TARGET_COLOR}" stroke-width="2" stroke-dasharray="5 3" data-role="target" data-value="${g.targetValue}"><title>${esc(`target: ${formatTarget(g.c.target)} = ${formatNumber(g.targetValue)} ${first.unit}`)}</title></line>`,
       );
@@ -153,7 +154,8 @@ export function renderComparisonChart(comparisons: readonly Comparison[]): strin
   return `${out.join('\n')}\n`;
 }
 
-function bar(side: 'ours' | 'theirs', name: string, label: string, value: number | undefined, x: number, color: string, base: number, yOf: (v: number) => number, unit: string): string[] {
+/** AVOIDY: a line drawn across this bar (the target); the value label goes above it when it is just above the bar. */
+function bar(side: 'ours' | 'theirs', name: string, label: string, value: number | undefined, x: number, color: string, base: number, yOf: (v: number) => number, unit: string, avoidY?: number): string[] {
   const tooltip = `${name} at ${label}: ${value === undefined ? 'n/a' : `${formatNumber(value)} ${unit}`}`;
   if (value === undefined) {
     const top = base - MISSING_BAR_HEIGHT;
@@ -163,9 +165,10 @@ function bar(side: 'ours' | 'theirs', name: string, label: string, value: number
     ];
   }
   const y = yOf(value);
+  const labelBottom = avoidY !== undefined && avoidY <= y + 2 && avoidY > y - 20 ? avoidY - 2 : y;
   return [
     `<rect x="${n(x)}" y="${n(y)}" width="${BAR_WIDTH}" height="${n(base - y)}" fill="${color}" data-side="${side}" data-label="${esc(label)}" data-value="${value}"><title>${esc(tooltip)}</title></rect>`,
-    `<text x="${n(x + BAR_WIDTH / 2)}" y="${n(y - 6)}" text-anchor="middle" font-size="13" fill="${TEXT_COLOR}" data-role="value">${esc(formatNumber(value))}</text>`,
+    `<text x="${n(x + BAR_WIDTH / 2)}" y="${n(labelBottom - 6)}" text-anchor="middle" font-size="13" fill="${TEXT_COLOR}" data-role="value">${esc(formatNumber(value))}</text>`,
   ];
 }
 
