@@ -8,7 +8,16 @@
 //   a. the leader partitioned away (both ways) for 4 s, then healed;
 //   b. 10% loss on every host for 5 s;
 //   c. the leader frozen (SIGSTOP) for 3 s, past the 1-2 s election timeout, then resumed;
-//   d. every agent SIGKILLed at once under load and restarted on the same data dirs.
+//   d. every agent SIGKILLed at once under load and restarted on the same data dirs;
+//   e. a follower (a minority) partitioned away both ways for 4 s;
+//   f. an asymmetric partition: nothing the leader sends reaches the others for 4 s, while
+//      everything they send still reaches it;
+//   g. a rolling restart: each agent in turn stopped with SIGTERM (it leaves the configuration,
+//      the default) and started again on its data dir, followers first, the leader last, each
+//      after the cluster is whole again;
+//   h. the leader's disk full for 4 s (every host's data dir is a tmpfs; a filler file takes the
+//      last byte): writes and reads through it fail with a clear error (507, "disk ... full"),
+//      nothing acknowledged is lost, and it carries on by itself once the filler is removed.
 // On failure the history and a readable timeline are saved in
 // test-artifacts/linearizability/<scenario>/ together with the fault timeline, and the test fails
 // with the checker's explanation (SAPPERS_SAVE_HISTORY=1 saves passing histories too). Figures (ops, unknown ops, checker time) are printed, never
@@ -26,7 +35,7 @@ import { until } from '../helpers/until.ts';
 import { checkHistory, type CheckResult } from '../linearizability/checker.ts';
 import { explain, saveHistory } from '../linearizability/explain.ts';
 import { HistoryRecorder, isMaybeApplied, type History, type Operation } from '../linearizability/history.ts';
-import { Faults } from './faults.ts';
+import { Faults, smallDisk, type SmallDisk } from './faults.ts';
 import { netnsSkipReason, TestNetwork, type Host } from './hosts.ts';
 import { KvLoad } from './workload-load.ts';
 
@@ -45,6 +54,8 @@ const WARMUP_MS = 1_000;
 /** Load after the cluster agrees on a leader again. */
 const AFTER_HEAL_MS = 4_000;
 const SEED = Number(process.env['SAPPERS_LOAD_SEED'] ?? 8);
+/** Each host's data dir is a tmpfs this big (memory is used only for what is written). */
+const DATA_DISK_BYTES = 256 * 1024 * 1024;
 
 /** One pass of the checker over a history with some maybe-applied writes left out. */
 interface CheckStage {
@@ -99,14 +110,17 @@ interface FaultContext {
 describe('linearizable KV under faults on network-namespace hosts', { skip: skip ?? false, concurrency: false }, () => {
   let net: TestNetwork;
   let faults: Faults;
+  const disks = new Map<Host, SmallDisk>();
 
   before(async () => {
     net = await TestNetwork.create({ hosts: 3, agentArgs: ['--gossip-preset', 'local'] });
     faults = new Faults(net);
+    for (const h of net.hosts) disks.set(h, await smallDisk(h.dataDir, DATA_DISK_BYTES));
     console.log(`# run ${net.run}: hosts ${net.hosts.map((h) => `${h.name}=${h.ip}`).join(' ')}; load seed ${SEED}`);
     await net.startAll();
   });
   after(async () => {
+    // destroy() unmounts what is left under its run dir, the data disks included.
     await net?.destroy();
   });
 
@@ -130,7 +144,7 @@ describe('linearizable KV under faults on network-namespace hosts', { skip: skip
    * Runs the load through a fault, then for AFTER_HEAL_MS after the cluster agrees again, then
    * reads every key through every host; checks the history and fails with the evidence saved.
    */
-  async function scenario(name: string, seed: number, fault: (ctx: FaultContext) => Promise<void>): Promise<void> {
+  async function scenario(name: string, seed: number, fault: (ctx: FaultContext) => Promise<void>): Promise<History> {
     const leader = await agreedLeader(`${name}: one leader and three voters before the load`);
     const others = net.hosts.filter((h) => h !== leader);
     const t0 = performance.now();
@@ -188,6 +202,7 @@ describe('linearizable KV under faults on network-namespace hosts', { skip: skip
     }
     assert.deepEqual(summary.unexpected, [], `${name}: answers the client mapping does not expect`);
     assert.ok(summary.ops - summary.unknown > 0, `${name}: no operation got a definite answer`);
+    return history;
   }
 
   /** Every host reads every key linearizably (recorded); retried until each gets an answer. */
@@ -257,5 +272,75 @@ describe('linearizable KV under faults on network-namespace hosts', { skip: skip
       await Promise.all(net.hosts.map((h) => net.startAgent(h)));
       mark('every agent restarted (same data dirs)');
     });
+  });
+  it('e: a follower (a minority) partitioned away both ways for 4 s', async () => {
+    await scenario('minority-partition', SEED + 4, async ({ others, mark }) => {
+      const follower = others[0]!;
+      const rest = net.hosts.filter((h) => h !== follower);
+      await faults.partition([follower], rest);
+      mark(`partition: ${follower.name} | ${rest.map((h) => h.name).join(' ')} (both ways)`);
+      try {
+        await sleep(4_000);
+      } finally {
+        await faults.healPartitions();
+        mark('partition healed');
+      }
+    });
+  });
+
+  it('f: an asymmetric partition: the others hear nothing from the leader for 4 s, it still hears them', async () => {
+    await scenario('asymmetric-partition', SEED + 5, async ({ leader, others, mark }) => {
+      await faults.partitionOneWay([leader], others);
+      mark(`one-way partition: ${leader.name} -> ${others.map((h) => h.name).join(' ')} dropped; the other way open`);
+      try {
+        await sleep(4_000);
+      } finally {
+        await faults.healPartitions();
+        mark('partition healed');
+      }
+    });
+  });
+
+  it('g: a rolling restart of every agent (SIGTERM, start again), followers first, the leader last', async () => {
+    await scenario('rolling-restart', SEED + 6, async ({ leader, others, mark }) => {
+      for (const h of [...others, leader]) {
+        const agent = h.agent!;
+        net.signal(h, 'SIGTERM');
+        mark(`SIGTERM ${h.name}`);
+        const how = await agent.exited;
+        mark(`${h.name} exited (${how})`);
+        await net.startAgent(h);
+        mark(`${h.name} started again`);
+        await agreedLeader(`rolling restart: the cluster whole again after ${h.name}`);
+        mark('one leader and three voters again');
+      }
+    });
+  });
+
+  it('h: the leader\'s disk full for 4 s: a clear error, nothing acknowledged lost, recovery on its own', async () => {
+    let full: Host | undefined;
+    const history = await scenario('full-disk', SEED + 7, async ({ leader, mark }) => {
+      full = leader;
+      const disk = disks.get(leader)!;
+      const bytes = await disk.fill();
+      mark(`${leader.name}'s data disk filled (${Math.round(bytes / 1024 / 1024)} MiB of filler)`);
+      try {
+        await until(`${leader.name} reports its disk full`, async () => (await statusOf(leader).catch(() => undefined))?.diskFull !== undefined || undefined, 20_000, 200);
+        mark(`${leader.name} reports DISK FULL in its status`);
+        await sleep(4_000);
+      } finally {
+        await disk.free();
+        mark(`${leader.name}'s filler removed`);
+      }
+    });
+    const host = full!;
+    // Operations sent to the full host while it was full were refused, saying why.
+    const refusals = history.flatMap((op) => (op.output.status === 'unknown' && (op.output.error ?? '').startsWith(`${host.name}: 507 `) ? [op.output.error ?? ''] : []));
+    assert.ok(refusals.length > 0, `no operation through ${host.name} was refused with 507 while its disk was full`);
+    for (const error of refusals) assert.match(error, /disk of node .* is full/);
+    const after = await statusOf(host);
+    assert.equal(after.diskFull, undefined, `${host.name} still reports a full disk`);
+    await net.client(host).kvPut('full-disk/after', 'ok');
+    assert.equal((await net.client(host).kvGet('full-disk/after'))?.value, 'ok');
   });
 });
