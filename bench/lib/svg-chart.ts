@@ -90,13 +90,15 @@ export function renderComparisonChart(comparisons: readonly Comparison[]): strin
   const scale = niceScale(Math.max(0, ...values));
   const yOf = (v: number): number => base - (v / scale.top) * PLOT_HEIGHT;
 
+  // Ids unique per chart, so several charts can be inlined in one page.
+  const idPrefix = `chart-${first.chart}`;
   const out: string[] = [];
   out.push('<?xml version="1.0" encoding="UTF-8"?>');
   out.push(
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-labelledby="chart-title chart-desc" font-family="${esc(FONT_FAMILY)}" data-chart="${esc(first.chart)}" data-unit="${esc(first.unit)}" data-better="${first.better}">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-labelledby="${esc(idPrefix)}-title ${esc(idPrefix)}-desc" font-family="${esc(FONT_FAMILY)}" data-chart="${esc(first.chart)}" data-unit="${esc(first.unit)}" data-better="${first.better}">`,
   );
-  out.push(`<title id="chart-title">${esc(first.chartTitle)}</title>`);
-  out.push(`<desc id="chart-desc">${esc(describe(groups.map((g) => ({ ...g, label: g.c.label, peer: g.c.peer })), first.unit))}</desc>`);
+  out.push(`<title id="${esc(idPrefix)}-title">${esc(first.chartTitle)}</title>`);
+  out.push(`<desc id="${esc(idPrefix)}-desc">${esc(describe(groups.map((g) => ({ ...g, label: g.c.label, peer: g.c.peer })), first.unit))}</desc>`);
   out.push(`<rect x="0" y="0" width="${width}" height="${height}" fill="#ffffff"/>`);
   out.push(`<text x="24" y="32" font-size="18" font-weight="bold" fill="${TEXT_COLOR}">${esc(first.chartTitle)}</text>`);
   out.push(`<text x="24" y="56" font-size="13" fill="${MUTED_COLOR}" data-role="subtitle">${esc(subtitle)}</text>`);

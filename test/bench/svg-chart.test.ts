@@ -132,7 +132,8 @@ describe('renderComparisonChart', () => {
     const height = Number(svg.attrs.get('height'));
     assert.ok(width > 0 && height > 0);
     assert.equal(svg.attrs.get('viewBox'), `0 0 ${width} ${height}`);
-    assert.equal(one(svg, (e) => e.name === 'title' && e.attrs.get('id') === 'chart-title', 'title').text, 'Membership: failure detection');
+    assert.equal(one(svg, (e) => e.name === 'title' && e.attrs.get('id') === 'chart-membership-detection-title', 'title').text, 'Membership: failure detection');
+    assert.equal(svg.attrs.get('aria-labelledby'), 'chart-membership-detection-title chart-membership-detection-desc');
     assert.equal(one(svg, byRole('unit'), 'unit label').text, 'ms');
     const subtitle = one(svg, byRole('subtitle'), 'subtitle').text;
     assert.match(subtitle, /lower is better/);
@@ -179,7 +180,7 @@ describe('renderComparisonChart', () => {
     const svg = parseXml(source);
     assert.equal(one(svg, byRole('group'), 'group').attrs.get('data-label'), nasty);
     assert.ok(all(svg, (e) => e.name === 'text').some((e) => e.text === nasty));
-    assert.equal(one(svg, (e) => e.name === 'title' && e.attrs.get('id') === 'chart-title', 'title').text, c.chartTitle);
+    assert.equal(one(svg, (e) => e.name === 'title' && e.attrs.get('id') === 'chart-c-title', 'title').text, c.chartTitle);
     assert.equal(one(svg, byRole('unit'), 'unit').text, c.unit);
     assert.match(one(svg, byRole('subtitle'), 'subtitle').text, /^µs & <ms>, higher is better$/);
     assert.ok(all(one(svg, byRole('legend'), 'legend'), (e) => e.name === 'text').some((e) => e.text === c.peer));
