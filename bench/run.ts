@@ -10,6 +10,7 @@ import { availableParallelism, cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { assert } from '../src/core/result.ts';
+import { runKvBench, runKvSoakBench } from './kv.bench.ts';
 import { runMembershipBench, runMembershipSoakBench } from './membership.bench.ts';
 import { runRaftBench } from './raft.bench.ts';
 import { runRaftWireBench } from './raft-wire.bench.ts';
@@ -65,10 +66,12 @@ const BENCHMARKS: Readonly<Record<string, (ctx: BenchContext) => Promise<BenchRe
   raft: runRaftBench,
   scheduler: runSchedulerBench,
   workloads: runWorkloadsBench,
+  kv: runKvBench,
+  'kv-soak': runKvSoakBench,
 };
 
 /** Too long for a default run: these run only when named. */
-const ON_REQUEST: ReadonlySet<string> = new Set(['membership-soak']);
+const ON_REQUEST: ReadonlySet<string> = new Set(['membership-soak', 'kv-soak']);
 
 const FLAGS: Readonly<Record<string, string>> = {
   '--quick': 'short runs, for a smoke check',
