@@ -158,7 +158,9 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     for (const a of agents) a.destroy();
   }
   const cpu = process.cpuUsage(cpuAtWindow);
-  const windowMs = Math.max(0, Math.min(performance.now(), windowEnd) - windowStart);
+  // Stopped early, the window ends at the stop; else it is exactly the duration asked for.
+  const now = performance.now();
+  const windowMs = now >= windowEnd ? o.durationMs : Math.max(0, now - windowStart);
   return { clients: o.clients, ops: latenciesMs.length, errors, errorKinds, windowMs, latenciesMs, loadGenCpuMs: cpuAtWindow === undefined ? Number.NaN : (cpu.user + cpu.system) / 1000 };
 }
 
