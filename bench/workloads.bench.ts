@@ -31,8 +31,7 @@
 //   npm run bench -- workloads [--quick]            (--quick: 100 instances)
 //   node bench/workloads.bench.ts [--quick] [--count N]
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmdirSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -44,9 +43,10 @@ import { MAX_PLAN_ITEMS } from '../src/core/fsm/allocs.ts';
 import { MIN_CPU_MILLIS } from '../src/wire/job.ts';
 import { parseJobFile } from '../src/wire/job-file.ts';
 import { parseCgroupMounts, parseSelfCgroup, planCgroups } from '../src/drivers/process/cgroups.ts';
-import { BenchChild, readRssBytes } from './lib/child.ts';
+import { readRssBytes } from './lib/child.ts';
 import { CleanupStack } from './lib/cleanup.ts';
 import { sleep } from './lib/clusters.ts';
+import { startSappersAgent, waitSappersFormed, writeSappersSecrets, type SappersAgent } from './lib/sappers-agents.ts';
 import type { BenchContext, BenchReport } from './run.ts';
 
 const NODES = 3;
@@ -81,15 +81,9 @@ const CGROUP_PARENT_NAME = 'sappers';
 /** Killed tasks must be reaped (by init, once their agent is gone) before their cgroup can go: up to 5 s. */
 const CGROUP_REMOVE_ATTEMPTS = 100;
 const CGROUP_REMOVE_WAIT_MS = 50;
-const CLI = fileURLToPath(new URL('../src/cli/bin.ts', import.meta.url));
 const MIB = 1024 * 1024;
 
-interface Agent {
-  readonly name: string;
-  readonly child: BenchChild;
-  readonly client: SappersClient;
-  readonly gossipPort: number;
-}
+type Agent = SappersAgent;
 
 interface CpuTicks {
   /** utime + stime of the process itself. */
@@ -296,65 +290,6 @@ function pgrepCount(): number {
   }
 }
 
-async function startAgent(cleanup: CleanupStack, root: string, secrets: { keyFile: string; tokenFile: string; token: string }, name: string, joinPort: number | undefined, cores: number | undefined): Promise<Agent> {
-  const dataDir = join(root, name);
-  mkdirSync(dataDir);
-  const args = [
-    CLI,
-    'agent',
-    ...(cores === undefined ? [] : ['--offer-cpu-millis', String(cores * 1000)]),
-    '--data-dir', dataDir,
-    '--node-id', name,
-    '--bind', '127.0.0.1',
-    '--http-port', '0',
-    '--rpc-port', '0',
-    '--gossip-port', '0',
-    '--dns-port', '0',
-    '--gossip-preset', 'local',
-    // Voters after 1 s of being caught up, as the multi-process tests do, not 10 s.
-    '--learner-stable-ms', '1000',
-    '--cluster-key-file', secrets.keyFile,
-    '--management-token-file', secrets.tokenFile,
-    ...(joinPort === undefined ? [] : ['--join', `127.0.0.1:${joinPort}`]),
-  ];
-  // SAPPERS_* variables of the caller's shell could add joins, keys or tags: flags alone.
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SAPPERS_')));
-  const child = BenchChild.start(cleanup, `sappers ${name}`, process.execPath, args, env);
-  const deadline = performance.now() + AGENT_START_MS;
-  while (performance.now() < deadline) {
-    if (!child.running) throw new Error(`agent ${name} exited (${child.exitReason ?? '?'}) before it started:\n${child.outputTail.trim()}`);
-    const line = child.outputTail.split('\n').find((l) => l.includes('"agent started"'));
-    if (line !== undefined) {
-      const entry = JSON.parse(line) as { ports: { http: number; gossip: number } };
-      return { name, child, client: new SappersClient({ addr: `http://127.0.0.1:${entry.ports.http}`, token: secrets.token, timeoutMs: CLIENT_TIMEOUT_MS }), gossipPort: entry.ports.gossip };
-    }
-    await sleep(50);
-  }
-  throw new Error(`agent ${name} did not start within ${AGENT_START_MS} ms:\n${child.outputTail.trim()}`);
-}
-
-/** Waits until every agent agrees on one leader and three voters; returns the leader. */
-async function formed(agents: readonly Agent[]): Promise<Agent> {
-  const deadline = performance.now() + FORM_MS;
-  let last = 'no answer yet';
-  while (performance.now() < deadline) {
-    try {
-      const statuses = await Promise.all(agents.map((a) => a.client.status()));
-      const leader = statuses[0]!.leader;
-      if (leader !== null && statuses.every((s) => s.leader === leader && s.voters.length === NODES && s.state === 'active')) {
-        const found = agents.find((a) => a.name === leader);
-        if (found !== undefined) return found;
-      }
-      last = statuses.map((s) => `${s.nodeId}: leader ${s.leader ?? '-'}, ${s.voters.length} voters, ${s.state}`).join('; ');
-    } catch (e) {
-      last = (e as Error).message;
-    }
-    for (const a of agents) if (!a.child.running) throw new Error(`agent ${a.name} exited (${a.child.exitReason ?? '?'}):\n${a.child.outputTail.trim()}`);
-    await sleep(200);
-  }
-  throw new Error(`no 3-voter cluster within ${FORM_MS} ms (${last})`);
-}
-
 /** Waits until a dry run places every instance over all three nodes (the leader's gossip knows them all). */
 async function placeable(leader: Agent, spec: JobSpec): Promise<void> {
   const deadline = performance.now() + PLAN_READY_MS;
@@ -432,18 +367,24 @@ export async function runWorkloadsBench(ctx: BenchContext, countOverride?: numbe
   const rows: Array<Record<string, string | number>> = [];
   const notes: string[] = [];
   try {
-    const secretsDir = join(root, 'secrets');
-    mkdirSync(secretsDir, { mode: 0o700 });
-    const token = randomBytes(24).toString('base64url');
-    const secrets = { keyFile: join(secretsDir, 'cluster.key'), tokenFile: join(secretsDir, 'management-token'), token };
-    writeFileSync(secrets.keyFile, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
-    writeFileSync(secrets.tokenFile, `${token}\n`, { mode: 0o600 });
+    const secrets = writeSappersSecrets(join(root, 'secrets'));
+    const startAgent = (name: string, joinGossipPort: number | undefined): Promise<Agent> =>
+      startSappersAgent({
+        cleanup,
+        name,
+        dataDir: join(root, name),
+        secrets,
+        ...(joinGossipPort === undefined ? {} : { joinGossipPort }),
+        extraArgs: cores === undefined ? [] : ['--offer-cpu-millis', String(cores * 1000)],
+        startTimeoutMs: AGENT_START_MS,
+        clientTimeoutMs: CLIENT_TIMEOUT_MS,
+      });
 
     const formStart = performance.now();
-    const seed = await startAgent(cleanup, root, secrets, 'node-1', undefined, cores);
-    const others = await Promise.all(Array.from({ length: NODES - 1 }, (_, i) => startAgent(cleanup, root, secrets, `node-${i + 2}`, seed.gossipPort, cores)));
+    const seed = await startAgent('node-1', undefined);
+    const others = await Promise.all(Array.from({ length: NODES - 1 }, (_, i) => startAgent(`node-${i + 2}`, seed.ports.gossip)));
     const agents = [seed, ...others];
-    const leader = await formed(agents);
+    const leader = await waitSappersFormed(agents, NODES, FORM_MS);
     const formedMs = performance.now() - formStart;
     await placeable(leader, spec);
     await sleep(LEADER_SETTLE_MS);
