@@ -64,6 +64,12 @@ describe('linearizability checker: known-bad histories are caught', () => {
     // Create-if-absent (cas 0) twice.
     expectIllegal(h().cas('b', 'x', 'b', 0, [0, 30], { status: 'ok', revision: 1 }).cas('c', 'x', 'c', 0, [0, 35], { status: 'ok', revision: 2 }).ops);
   });
+  it('a read of a value whose write was refused (503 no-leader, connection refused): refused means not applied', () => {
+    const refused = { status: 'refused', error: 'h1: 503 no-leader: no leader is known right now' } as const;
+    expectIllegal(h().put('a', 'x', 'a', [0, 10], 1).cas('b', 'x', 'b', 1, [20, 30], refused).get('c', 'x', [40, 50], ['b', 2]).ops);
+    // A refused delete did not remove the key either.
+    expectIllegal(h().put('a', 'x', 'a', [0, 10], 1).del('b', 'x', undefined, [20, 30], refused).get('c', 'x', [40, 50], 'not-found').ops);
+  });
   it('a read of a value never written', () => {
     expectIllegal(h().put('a', 'x', 'a', [0, 10], 1).get('b', 'x', [20, 30], ['zzz', 1]).ops);
     // Even with an unanswered write of another value around.
@@ -163,6 +169,8 @@ describe('linearizability checker: known-good histories are accepted', () => {
   });
   it('a maybe-applied write that took effect, late', () => {
     expectOk(h().put('a', 'x', 'a', [0, 10], 1).put('b', 'x', 'b', [20, 25], 'unknown').get('c', 'x', [30, 40], ['a', 1]).get('c', 'x', [500, 510], ['b', 9]).ops);
+    // Refused writes are left out: the reads fit the one definite write.
+    expectOk(h().put('a', 'x', 'a', [0, 10], 1).cas('b', 'x', 'b', 1, [20, 30], { status: 'refused', error: 'connection refused' }).get('c', 'x', [40, 50], ['a', 1]).ops);
   });
   it('a maybe-applied write that never took effect', () => {
     expectOk(h().put('a', 'x', 'a', [0, 10], 1).put('b', 'x', 'b', [20, undefined], 'unknown').get('c', 'x', [30, 40], ['a', 1]).get('c', 'x', [50, 60], ['a', 1]).ops);

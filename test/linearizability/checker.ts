@@ -104,8 +104,9 @@ export function checkHistory(history: History, options: CheckOptions = {}): Chec
   }
   const byKey = new Map<string, Operation[]>();
   for (const op of history) {
-    // A read without a definite answer says nothing.
+    // A read without a definite answer says nothing; a refused write did not happen.
     if (op.kind === 'get' && (op.output.status === 'unknown' || op.completedAtMs === undefined)) continue;
+    if (op.output.status === 'refused' && op.completedAtMs !== undefined) continue;
     let list = byKey.get(op.key);
     if (list === undefined) byKey.set(op.key, (list = []));
     list.push(op);

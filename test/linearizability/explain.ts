@@ -122,6 +122,9 @@ export function describeOp(op: Operation): string {
     case 'unknown':
       answer = `unknown${out.error === undefined ? '' : ` (${out.error})`}`;
       break;
+    case 'refused':
+      answer = `refused, not applied (${out.error})`;
+      break;
   }
   return `#${op.id} ${op.client} ${when} ${op.key}: ${call} -> ${answer}${maybe}`;
 }

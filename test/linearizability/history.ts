@@ -9,7 +9,10 @@
 // point after its invocation (no upper bound, since a proposal can sit in a Raft log and commit
 // after the client gave up), or not at all. A read without a definite answer tells nothing and
 // the checker ignores it. Definite answers (200, 404 not-found, 409 cas-mismatch) are facts that
-// the checker must fit into one sequential order consistent with real time.
+// the checker must fit into one sequential order consistent with real time. So is a refusal: a
+// write the server says was not applied (503 no-leader: never proposed, or its entry was replaced
+// by another leader's) or that never left the client (connection refused) did not happen, and
+// a read that returns its value fails the check.
 
 import { assert, err, ok, type Result } from '../../src/core/result.ts';
 
@@ -20,6 +23,11 @@ export interface UnknownOutput {
   readonly status: 'unknown';
   /** What the client saw, for the timeline (e.g. "timeout after 2000 ms", "503 no-leader"). */
   readonly error?: string | undefined;
+}
+/** A write that certainly did not take effect (503 no-leader, or the connection was refused). */
+export interface RefusedOutput {
+  readonly status: 'refused';
+  readonly error: string;
 }
 /** A write that took effect: the store's revision after it (PUT/DELETE answer `{revision}`). */
 export interface WrittenOutput {
@@ -42,10 +50,10 @@ export interface ReadOutput {
   readonly modRevision: number;
 }
 
-export type PutOutput = WrittenOutput | UnknownOutput;
-export type CasOutput = WrittenOutput | CasMismatchOutput | UnknownOutput;
+export type PutOutput = WrittenOutput | UnknownOutput | RefusedOutput;
+export type CasOutput = WrittenOutput | CasMismatchOutput | UnknownOutput | RefusedOutput;
 export type GetOutput = ReadOutput | NotFoundOutput | UnknownOutput;
-export type DeleteOutput = WrittenOutput | NotFoundOutput | CasMismatchOutput | UnknownOutput;
+export type DeleteOutput = WrittenOutput | NotFoundOutput | CasMismatchOutput | UnknownOutput | RefusedOutput;
 
 interface OpBase {
   /** Unique within the history. */
@@ -180,10 +188,10 @@ export interface PendingOp {
 
 type InputOf<K extends OpKind> = Extract<Operation, { kind: K }>['input'];
 const OUTPUTS_OF: Record<OpKind, readonly string[]> = {
-  put: ['ok', 'unknown'],
-  cas: ['ok', 'cas-mismatch', 'unknown'],
+  put: ['ok', 'unknown', 'refused'],
+  cas: ['ok', 'cas-mismatch', 'unknown', 'refused'],
   get: ['ok', 'not-found', 'unknown'],
-  delete: ['ok', 'not-found', 'cas-mismatch', 'unknown'],
+  delete: ['ok', 'not-found', 'cas-mismatch', 'unknown', 'refused'],
 };
 
 /**

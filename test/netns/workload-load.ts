@@ -173,7 +173,7 @@ export class KvLoad {
         if (out.status === 'ok' || out.status === 'not-found') seen.set(key, 0);
         if (out.status === 'cas-mismatch' && out.actualModRevision !== undefined) seen.set(key, out.actualModRevision);
       }
-      if (out.status === 'unknown') {
+      if (out.status === 'unknown' || out.status === 'refused') {
         backoffMs = Math.min(maxBackoffMs, backoffMs === 0 ? minBackoffMs : backoffMs * 2);
         if (!this.#stopped) await sleep(backoffMs / 2 + random.int(Math.floor(backoffMs / 2) + 1));
       } else {
@@ -190,7 +190,11 @@ export class KvLoad {
     } catch (e) {
       if (!(e instanceof ClientError)) return this.#unexpectedAnswer(target, kind, `${(e as Error).name}: ${(e as Error).message}`);
       const seen = `${target.name}: ${e.status === 0 ? e.code : `${e.status} ${e.code}`}: ${e.message}`.slice(0, 300);
-      // No answer, or the server could not say (no leader, timeout, crash): maybe applied.
+      // Certainly not applied: the server never proposed it or its entry was replaced (503
+      // no-leader, API contract), or the request never left (connection refused).
+      const refused = (e.status === 503 && e.code === 'no-leader') || (e.status === 0 && e.code === 'unreachable' && e.message.includes('ECONNREFUSED'));
+      if (refused && kind !== 'get') return { status: 'refused', error: seen };
+      // No answer, or the server could not say (timeout, crash, full disk): maybe applied.
       if (e.status === 0 || e.status >= 500) return { status: 'unknown', error: seen };
       if (e.status === 404 && (kind === 'get' || kind === 'delete')) return { status: 'not-found' };
       if (e.status === 409 && (kind === 'cas' || kind === 'delete')) {

@@ -598,7 +598,8 @@ export class RaftNode {
     for (const [i, w] of this.#proposals) {
       if (i > index) continue;
       this.#proposals.delete(i);
-      w.reject(new RaftNodeError('leadership-lost', `entry ${i} was superseded by a snapshot; its outcome is unknown`, this.#raft.leader));
+      // 'leadership-lost' promises the entry was not applied; here nobody knows (like a timeout).
+      w.reject(new RaftNodeError('timeout', `entry ${i} was superseded by a snapshot before this node saw it applied; it may have committed`, this.#raft.leader));
     }
   }
 
