@@ -49,10 +49,14 @@ const KEYS = 3;
 const REQUEST_TIMEOUT_MS = 3_000;
 /** Bounds the history (and so the checker's work) whatever the machine's speed. */
 const MAX_LOAD_OPS = 6_000;
+/** .ci/run's shortened form (SAPPERS_FAULTS_SHORT=1): every scenario, with shorter holds. */
+const SHORT = process.env['SAPPERS_FAULTS_SHORT'] === '1';
 /** Load before the fault, so the fault hits a busy cluster. */
-const WARMUP_MS = 1_000;
+const WARMUP_MS = SHORT ? 500 : 1_000;
 /** Load after the cluster agrees on a leader again. */
-const AFTER_HEAL_MS = 4_000;
+const AFTER_HEAL_MS = SHORT ? 1_500 : 4_000;
+/** How long a partition, loss or full disk lasts: well past the 1-2 s election timeout either way. */
+const HOLD_MS = SHORT ? 2_500 : 4_000;
 const SEED = Number(process.env['SAPPERS_LOAD_SEED'] ?? 8);
 /** Each host's data dir is a tmpfs this big (memory is used only for what is written). */
 const DATA_DISK_BYTES = 256 * 1024 * 1024;
@@ -222,7 +226,7 @@ describe('linearizable KV under faults on network-namespace hosts', { skip: skip
       await faults.partition([leader], others);
       mark(`partition: ${leader.name} | ${others.map((h) => h.name).join(' ')} (both ways)`);
       try {
-        await sleep(4_000);
+        await sleep(HOLD_MS);
       } finally {
         await faults.healPartitions();
         mark('partition healed');
@@ -235,7 +239,7 @@ describe('linearizable KV under faults on network-namespace hosts', { skip: skip
       try {
         for (const h of net.hosts) await faults.loss(h, 10);
         mark('10% loss on every host');
-        await sleep(5_000);
+        await sleep(HOLD_MS + 1_000);
       } finally {
         await faults.healAll();
         mark('loss removed');
@@ -272,7 +276,7 @@ describe('linearizable KV under faults on network-namespace hosts', { skip: skip
       await faults.partition([follower], rest);
       mark(`partition: ${follower.name} | ${rest.map((h) => h.name).join(' ')} (both ways)`);
       try {
-        await sleep(4_000);
+        await sleep(HOLD_MS);
       } finally {
         await faults.healPartitions();
         mark('partition healed');
@@ -285,7 +289,7 @@ describe('linearizable KV under faults on network-namespace hosts', { skip: skip
       await faults.partitionOneWay([leader], others);
       mark(`one-way partition: ${leader.name} -> ${others.map((h) => h.name).join(' ')} dropped; the other way open`);
       try {
-        await sleep(4_000);
+        await sleep(HOLD_MS);
       } finally {
         await faults.healPartitions();
         mark('partition healed');
@@ -319,7 +323,7 @@ describe('linearizable KV under faults on network-namespace hosts', { skip: skip
       try {
         await until(`${leader.name} reports its disk full`, async () => (await statusOf(leader).catch(() => undefined))?.diskFull !== undefined || undefined, 20_000, 200);
         mark(`${leader.name} reports DISK FULL in its status`);
-        await sleep(4_000);
+        await sleep(HOLD_MS);
       } finally {
         await disk.free();
         mark(`${leader.name}'s filler removed`);
