@@ -1,7 +1,7 @@
 // Simulated twins of the real transports (src/runtime/transport/types.ts), over SimNetwork.
 // Node code must not be able to tell them apart, so they keep the documented contracts:
 // datagrams are best effort and size-limited (send returns false when too large or closed);
-// RPC requests fail with a TransportError: 'timeout' (on the node's own clock), 'unreachable'
+// RPC requests fail with a TransportError: 'timeout' (on the node's own clock), 'refused'
 // (nobody listens at the address: the network bounces the request), 'no-handler', 'remote'
 // (the handler threw or rejected), 'too-large', 'overloaded' (bounded per-peer queue), 'closed'
 // (closed locally, or the peer closed while handling the request).
@@ -219,7 +219,7 @@ export class SimRpcTransport implements RpcTransport {
         this.#settle(frame.id, from, new TransportError('closed', `${from} closed the connection during the request`));
         return;
       case 'rpc-unreachable':
-        this.#settle(frame.id, from, new TransportError('unreachable', `nothing listens at ${from}`));
+        this.#settle(frame.id, from, new TransportError('refused', `nothing listens at ${from}`));
         return;
       case 'rpc-message': {
         const handler = this.#messageHandlers.get(frame.method);

@@ -6,7 +6,7 @@ import { formatFailureReport } from '../../src/sim/simulation.ts';
 
 export async function sweepRaftSeeds(first: number, last: number, options: { checkCoverage?: boolean; scenario?: 'raft' | 'raft-disk' } = {}): Promise<void> {
   const raft = SCENARIOS[options.scenario ?? 'raft']!;
-  const seen = { crashes: 0, tornWrites: 0, leaders: 0, configs: 0, snapshotsSent: 0, diskFull: 0, diskBack: 0 };
+  const seen = { crashes: 0, tornWrites: 0, leaders: 0, configs: 0, snapshotsSent: 0, diskFull: 0, diskBack: 0, leaderForgotten: 0 };
   for (let seed = first; seed <= last; seed++) {
     const outcome = await raft.run({
       seed,
@@ -18,6 +18,7 @@ export async function sweepRaftSeeds(first: number, last: number, options: { che
         if (l.includes(' config@')) seen.configs++;
         if (l.includes('raft snapshot installed')) seen.snapshotsSent++;
         if (l.includes('disk full: raft frozen')) seen.diskFull++;
+        if (l.includes('refuses connections (its process is gone)')) seen.leaderForgotten++;
         if (l.includes('disk has space again: raft resumed')) seen.diskBack++;
       },
     });
@@ -31,6 +32,7 @@ export async function sweepRaftSeeds(first: number, last: number, options: { che
   assert.ok(seen.leaders > seeds, `leaders elected: ${seen.leaders}`);
   assert.ok(seen.configs > seeds, `config entries applied: ${seen.configs}`);
   assert.ok(seen.snapshotsSent > seeds / 10, `snapshots installed from a leader: ${seen.snapshotsSent}`);
+  assert.ok(seen.leaderForgotten > seeds / 4, `crashed leaders noticed by their refused port: ${seen.leaderForgotten}`);
   if (options.scenario === 'raft-disk') {
     assert.ok(seen.diskFull > seeds, `nodes frozen on a full disk: ${seen.diskFull}`);
     assert.ok(seen.diskBack > seeds / 2, `nodes resumed after space returned: ${seen.diskBack}`);

@@ -146,15 +146,15 @@ describe('SimRpcTransport requests', () => {
     assert.equal(r.error?.code, 'timeout');
   });
 
-  it("fails with 'unreachable' when nothing listens at the address, without waiting for the timeout", async () => {
+  it("fails with 'refused' when nothing listens at the address, without waiting for the timeout", async () => {
     const { rpc, run } = world();
     const a = rpc('a:7701', { requestTimeoutMs: 10_000 });
     const r = outcome(a.request('b:7701', 'echo', enc('x')));
     await run(20);
-    assert.equal(r.error?.code, 'unreachable');
+    assert.equal(r.error?.code, 'refused');
   });
 
-  it("a killed (crashed) peer is 'unreachable' for new requests; in-flight ones time out", async () => {
+  it("a killed (crashed) peer is 'refused' for new requests; in-flight ones time out", async () => {
     const { rpc, run } = world();
     const a = rpc('a:7701', { requestTimeoutMs: 1000 });
     const b = rpc('b:7701');
@@ -164,7 +164,7 @@ describe('SimRpcTransport requests', () => {
     b.kill();
     const fresh = outcome(a.request('b:7701', 'slow', enc('')));
     await run(20);
-    assert.equal(fresh.error?.code, 'unreachable');
+    assert.equal(fresh.error?.code, 'refused');
     assert.equal(inFlight.done, false);
     await run(1000);
     assert.equal(inFlight.error?.code, 'timeout');

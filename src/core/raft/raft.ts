@@ -314,6 +314,26 @@ export class Raft {
     if (this.#role !== 'leader') this.#campaign(this.#o.preVote ? 'pre-vote' : 'election');
   }
 
+  /**
+   * The runtime learned that the leader's process is gone: its host answered that nothing
+   * listens on its Raft port. Waiting out a whole election timeout (1-2 s) would only wait for
+   * a heartbeat that cannot come, so this follower forgets the leader, which lets it grant
+   * (pre-)votes at once (etcd-io/raft has the same idea as ForgetLeader), and campaigns after a
+   * short random delay: at least two ticks, so that the other followers, who see the same
+   * silence, have forgotten it too and grant the pre-vote, and spread over a few more, so that
+   * they rarely split the vote. Only a liveness hint: the election itself is the ordinary
+   * pre-vote and vote, so a wrong hint costs at most an election. Ignored in lease mode, whose
+   * reads rely on every follower waiting out the timeout, and by leaders and candidates.
+   * True when the leader was forgotten.
+   */
+  forgetLeader(): boolean {
+    if (this.#role !== 'follower' || this.#leader === undefined || this.#o.readMode === 'lease') return false;
+    this.#leader = undefined;
+    const delayTicks = 2 + this.#random.int(Math.max(1, Math.ceil(this.#o.electionTicks / 2)));
+    this.#randomizedElectionTicks = Math.min(this.#randomizedElectionTicks, this.#electionElapsed + delayTicks);
+    return true;
+  }
+
   /** The runtime could not deliver the snapshot to `to`: fall back to probing (retry later). */
   reportSnapshotFailed(to: NodeId): void {
     const pr = this.#progress.get(to);

@@ -196,6 +196,10 @@ export class RaftNode {
   #frozen: { readonly rd: Ready; readonly since: number; error: Error; retry: Timer | undefined } | undefined;
   /** The Ready whose snapshot is installed: a retry after a full disk does not install it twice. */
   #snapshotInstalledFor: Ready | undefined;
+  /** When this follower last heard from its leader (clock ms), to notice a silent one. */
+  #leaderHeard: { readonly id: NodeId; atMs: number } | undefined;
+  /** A ping to the silent leader is in flight (at most one). */
+  #pingingLeader = false;
   /** No snapshot is attempted before this time after one failed on a full disk. */
   #snapshotRetryAtMs = 0;
 
@@ -355,7 +359,10 @@ export class RaftNode {
     if (this.#stopped) return;
     this.#ticker = this.#o.clock.setTimer(this.#tickMs, () => {
       if (this.#stopped) return;
-      if (this.#frozen === undefined) this.#raft.tick();
+      if (this.#frozen === undefined) {
+        this.#raft.tick();
+        this.#checkSilentLeader();
+      }
       this.#expireWaiters();
       this.#kick();
       this.#scheduleTick();
@@ -365,7 +372,11 @@ export class RaftNode {
   #onMessages(messages: readonly Message[]): void {
     // A frozen node drops what arrives, as a paused process would; senders retry.
     if (this.#stopped || this.#frozen !== undefined) return;
-    for (const m of messages) this.#raft.step(m);
+    const leader = this.#raft.leader;
+    for (const m of messages) {
+      if (m.from === leader && this.#leaderHeard?.id === leader) this.#leaderHeard.atMs = this.#o.clock.nowMs();
+      this.#raft.step(m);
+    }
     this.#kick();
   }
 
@@ -566,6 +577,38 @@ export class RaftNode {
     // RaftStorage orders compaction after earlier appends; a failure makes the storage unusable,
     // which the next append reports.
     this.#o.store.compact(through).catch((e: unknown) => this.#fatal(e instanceof Error ? e : new Error(String(e))));
+  }
+
+  /**
+   * A follower whose leader fell silent for more than one heartbeat asks the leader's host
+   * whether its process still runs. A crashed process (the common failure: OOM, panic, kill)
+   * leaves a host that refuses connections at once, and then the follower forgets the leader
+   * (Raft.forgetLeader) instead of waiting out the election timeout: failover in a few hundred
+   * milliseconds instead of one to two seconds. A host that does not answer at all (partition,
+   * power loss, a paused process) tells nothing, and the election timeout rules as usual.
+   */
+  #checkSilentLeader(): void {
+    const leader = this.#raft.leader;
+    if (leader === undefined || leader === this.id || this.#raft.role !== 'follower') {
+      this.#leaderHeard = undefined;
+      return;
+    }
+    const now = this.#o.clock.nowMs();
+    if (this.#leaderHeard?.id !== leader) {
+      this.#leaderHeard = { id: leader, atMs: now };
+      return;
+    }
+    const heartbeatMs = (this.#o.raft?.heartbeatTicks ?? RAFT_DEFAULTS.heartbeatTicks) * this.#tickMs;
+    if (this.#pingingLeader || now - this.#leaderHeard.atMs <= heartbeatMs + this.#tickMs) return;
+    this.#pingingLeader = true;
+    const electionMs = (this.#o.raft?.electionTicks ?? RAFT_DEFAULTS.electionTicks) * this.#tickMs;
+    void this.#peers.ping(leader, Math.max(this.#tickMs, electionMs / 2)).then((answer) => {
+      this.#pingingLeader = false;
+      if (answer !== 'refused' || this.#stopped || this.#frozen !== undefined || this.#raft.leader !== leader) return;
+      if (!this.#raft.forgetLeader()) return;
+      this.#o.log?.info({ leader, silentMs: this.#o.clock.nowMs() - (this.#leaderHeard?.atMs ?? now) }, 'the leader\'s host refuses connections (its process is gone): electing a new leader without waiting out the timeout');
+      this.#kick();
+    });
   }
 
   /** Rejects proposals and reads whose deadline passed (checked every tick). */

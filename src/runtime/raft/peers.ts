@@ -7,11 +7,13 @@ import type { Message, NodeId, SnapshotMeta } from '../../core/raft/types.ts';
 import { entryBytes } from '../../core/raft/log.ts';
 import { createWireCodec } from '../../wire/messages.ts';
 import { MAX_RAFT_BATCH_MESSAGES, decodeRaftBatch, decodeSnapshotChunk, decodeSnapshotChunkReply, encodeRaftBatch, encodeSnapshotChunk, encodeSnapshotChunkReply } from '../../wire/raft.ts';
-import type { Address, RpcTransport } from '../transport/types.ts';
+import { TransportError, type Address, type RpcTransport } from '../transport/types.ts';
 import type { RaftDurableStore, RaftNodeLog } from './node.ts';
 
 export const RAFT_MESSAGES_METHOD = 'raft.messages';
 export const RAFT_SNAPSHOT_METHOD = 'raft.snapshot-chunk';
+/** An empty request a follower sends its silent leader: is its process still there? */
+export const RAFT_PING_METHOD = 'raft.ping';
 
 /** Keeps one RPC message well below the codec's limit (entries are the bulk of it). */
 const MAX_BATCH_BYTES = 2 * 1024 * 1024;
@@ -56,6 +58,25 @@ export class RaftPeers {
     this.#o = options;
     options.rpc.onMessage(RAFT_MESSAGES_METHOD, (body, ctx) => this.#onBatch(body, ctx.from, ctx.peerIdentity));
     options.rpc.handle(RAFT_SNAPSHOT_METHOD, (body, ctx) => this.#onChunk(body, ctx.peerIdentity));
+    options.rpc.handle(RAFT_PING_METHOD, () => new Uint8Array(0));
+  }
+
+  /**
+   * Asks whether the process at `to` still runs: 'refused' when its host says nothing listens
+   * on the port (the process is gone), 'answered' when anything answers, 'unknown' otherwise (a
+   * timeout or no route says nothing about the process: it may be partitioned away, or paused).
+   */
+  async ping(to: NodeId, timeoutMs: number): Promise<'answered' | 'refused' | 'unknown'> {
+    const addr = this.#o.resolve(to);
+    if (addr === undefined || this.#stopped) return 'unknown';
+    try {
+      await this.#o.rpc.request(addr, RAFT_PING_METHOD, new Uint8Array(0), { timeoutMs });
+      return 'answered';
+    } catch (e) {
+      if (e instanceof TransportError && e.code === 'refused') return 'refused';
+      // An agent without the handler (an older version) is still running.
+      return e instanceof TransportError && (e.code === 'no-handler' || e.code === 'remote') ? 'answered' : 'unknown';
+    }
   }
 
   stop(): void {

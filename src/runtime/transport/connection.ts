@@ -112,6 +112,7 @@ export class Connection {
   #outboxBytes = 0;
   #paused = false;
   #lastSocketError = '';
+  #lastSocketErrno: string | undefined;
   #failure: { code: TransportErrorCode; detail: string } | null = null;
   #graceTimer: Timer | null = null;
   readonly #closed: Promise<void>;
@@ -139,8 +140,9 @@ export class Connection {
     });
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('drain', () => this.#onDrain());
-    socket.on('error', (e: Error) => {
+    socket.on('error', (e: NodeJS.ErrnoException) => {
       this.#lastSocketError = e.message;
+      this.#lastSocketErrno = e.code;
     });
     socket.on('close', () => this.#finish());
     // The hello goes out first (Node buffers it until the socket connects). Nothing else is
@@ -400,7 +402,8 @@ export class Connection {
     this.#outboxBytes = 0;
     if (!this.#socket.destroyed) this.#socket.destroy();
     const detail = this.#failure?.detail ?? (this.#lastSocketError || 'connection closed');
-    const code: TransportErrorCode = this.#failure?.code === 'protocol' ? 'protocol' : this.#opened ? (this.#failure?.code ?? 'closed') : 'unreachable';
+    const neverOpened: TransportErrorCode = this.#failure === null && this.#lastSocketErrno === 'ECONNREFUSED' ? 'refused' : 'unreachable';
+    const code: TransportErrorCode = this.#failure?.code === 'protocol' ? 'protocol' : this.#opened ? (this.#failure?.code ?? 'closed') : neverOpened;
     this.#events.onClose({ code, detail, opened: this.#opened });
     this.#resolveClosed();
   }

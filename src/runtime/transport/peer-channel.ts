@@ -9,7 +9,7 @@ import { describeFrameError } from '../../wire/frame.ts';
 import type { Backoff } from './backoff.ts';
 import { Connection, type CloseReason, type ConnectionLimits, type Dispatcher, type RpcCounters } from './connection.ts';
 import { encodeRpcFrame } from './rpc-frame.ts';
-import { TransportError, type Address } from './types.ts';
+import { TransportError, type Address, type TransportErrorCode } from './types.ts';
 
 export type PeerState = 'idle' | 'connecting' | 'open' | 'backoff' | 'closed';
 
@@ -50,6 +50,7 @@ export class PeerChannel {
   #lastId = 0;
   #retryAtMs = Number.NEGATIVE_INFINITY;
   #lastDialError = '';
+  #lastDialCode: TransportErrorCode = 'unreachable';
   #closed = false;
 
   constructor(address: Address, deps: PeerChannelDeps) {
@@ -119,7 +120,7 @@ export class PeerChannel {
   #refusal(): TransportError | null {
     if (this.#closed) return new TransportError('closed', 'transport closed');
     if (this.#connection === null && this.#backingOff()) {
-      return new TransportError('unreachable', `${this.address} is unreachable (${this.#lastDialError}); retrying later`);
+      return new TransportError(this.#lastDialCode, `${this.address} is unreachable (${this.#lastDialError}); retrying later`);
     }
     return null;
   }
@@ -175,6 +176,7 @@ export class PeerChannel {
     if (!reason.opened && !this.#closed) {
       this.#deps.counters.dialFailures++;
       this.#lastDialError = reason.detail;
+      this.#lastDialCode = reason.code === 'refused' ? 'refused' : 'unreachable';
       this.#retryAtMs = this.#deps.clock.nowMs() + this.#deps.backoff.next();
     }
     this.#failPending(new TransportError(reason.code, `connection to ${this.address}: ${reason.detail}`));

@@ -6,7 +6,8 @@ export type Address = string;
 
 export type TransportErrorCode =
   | 'timeout' // no response within the request's timeout
-  | 'unreachable' // could not connect (refused, no route, TLS handshake failed)
+  | 'unreachable' // could not connect (no route, no answer, TLS handshake failed)
+  | 'refused' // the host answered that nothing listens on the port (ECONNREFUSED): its process is not running
   | 'closed' // the transport was closed locally, or the connection dropped mid-request
   | 'overloaded' // a bounded queue is full: the peer is too slow; the caller may retry later
   | 'too-large' // a message exceeds the configured maximum size

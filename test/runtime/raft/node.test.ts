@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { NodeId } from '../../../src/core/raft/types.ts';
 import { RaftNode, RaftNodeError } from '../../../src/runtime/raft/node.ts';
+import { RAFT_DEFAULTS } from '../../../src/core/raft/options.ts';
 import { ListFsm } from './list-fsm.ts';
 import { startSimRaftNode, type SimRaftNode } from '../../../src/sim/raft-node.ts';
 import { Simulation } from '../../../src/sim/simulation.ts';
@@ -210,4 +211,37 @@ test('a follower whose disk fills freezes; the others go on, and it catches up o
   disk.setCapacityBytes(undefined);
   await sim.runFor(4000);
   assert.deepEqual(items(sim, follower), acked);
+});
+
+/** Virtual ms from now until some node other than `old` leads (the simulation's clock, not wall time). */
+async function msUntilNewLeader(sim: Simulation<SimRaftNode>, old: string, limitMs = 10_000): Promise<number> {
+  const start = sim.clock.nowMs();
+  while (sim.clock.nowMs() - start < limitMs) {
+    await sim.runFor(10);
+    if (sim.nodes().some((n) => n.id !== old && n.status === 'up' && n.instance?.node.role === 'leader')) return sim.clock.nowMs() - start;
+  }
+  assert.fail(`no new leader within ${limitMs} ms`);
+}
+
+test('a crashed leader (its host refuses connections) is replaced well within the election timeout; a silent one only after it', async () => {
+  // The simulated nodes tick every 50 ms (src/sim/raft-node.ts); heartbeats go every tick.
+  const tickMs = 50;
+  const electionMs = RAFT_DEFAULTS.electionTicks * tickMs;
+  for (const seed of [7, 8, 9, 10, 11]) {
+    const { sim } = cluster(3, 0, seed);
+    await sim.runFor(3000);
+    const crashed = leaderOf(sim).id;
+    sim.crash(crashed);
+    const afterCrash = await msUntilNewLeader(sim, crashed);
+    assert.ok(afterCrash < electionMs, `seed ${seed}: a new leader ${afterCrash} ms after the crash; the election timeout alone is at least ${electionMs} ms`);
+
+    // Cut off (no refusal, just silence): nobody may jump the gun.
+    const { sim: other, ids } = cluster(3, 0, seed);
+    await other.runFor(3000);
+    const isolated = leaderOf(other).id;
+    other.network.partition([[isolated], ids.filter((id) => id !== isolated)]);
+    const afterPartition = await msUntilNewLeader(other, isolated);
+    // Counted from the last heartbeat, up to one tick before the cut.
+    assert.ok(afterPartition >= electionMs - tickMs, `seed ${seed}: a new leader ${afterPartition} ms after a silent partition, sooner than the election timeout ${electionMs} ms allows`);
+  }
 });

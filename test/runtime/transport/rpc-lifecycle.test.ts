@@ -26,23 +26,23 @@ async function closedPort(): Promise<number> {
 }
 
 describe('TcpRpcTransport lifecycle', () => {
-  it("fails with 'unreachable' on a closed port, then fails fast while backing off, with growing delays", async () => {
+  it("fails with 'refused' on a closed port (nothing listens), then fails fast while backing off, with growing delays", async () => {
     const clock = new ManualClock();
     const client = await res.rpc({ clock, random: new SeededRandom(1), reconnectBackoff: { initialDelayMs: 1000, maxDelayMs: 8000 } });
     const to = `127.0.0.1:${await closedPort()}`;
-    await assert.rejects(client.request(to, 'x', bytes('')), isTransportError('unreachable', 'ECONNREFUSED'));
+    await assert.rejects(client.request(to, 'x', bytes('')), isTransportError('refused', 'ECONNREFUSED'));
     assert.deepEqual([client.counters.dials, client.counters.dialFailures], [1, 1]);
     assert.equal(client.peerStats(to)?.state, 'backoff');
 
-    // While backing off: no dial, an immediate 'unreachable', and send() refuses.
-    await assert.rejects(client.request(to, 'x', bytes('')), isTransportError('unreachable', 'retrying later'));
+    // While backing off: no dial, an immediate 'refused' (what the last dial found), and send() refuses.
+    await assert.rejects(client.request(to, 'x', bytes('')), isTransportError('refused', 'retrying later'));
     assert.equal(client.send(to, 'x', bytes('')), false);
     assert.equal(client.counters.dials, 1);
 
     // First delay is in [500, 1000) ms; the second in [1000, 2000).
     clock.advance(1000);
     assert.equal(client.peerStats(to)?.state, 'idle');
-    await assert.rejects(client.request(to, 'x', bytes('')), isTransportError('unreachable'));
+    await assert.rejects(client.request(to, 'x', bytes('')), isTransportError('refused'));
     assert.equal(client.counters.dials, 2);
     clock.advance(999);
     assert.equal(client.peerStats(to)?.state, 'backoff', 'the second delay is longer than the first ceiling');
@@ -113,12 +113,12 @@ describe('TcpRpcTransport lifecycle', () => {
 
     await first.close();
     await waitFor(() => client.peerStats(first.localAddress)?.state === 'idle', 'the client to notice the dropped connection');
-    await assert.rejects(client.request(first.localAddress, 'who', bytes('')), isTransportError('unreachable'));
+    await assert.rejects(client.request(first.localAddress, 'who', bytes('')), isTransportError('refused'));
 
     const second = await res.rpc({ port });
     second.handle('who', () => bytes('second'));
     // Still backing off: fails fast even though the server is back.
-    await assert.rejects(client.request(first.localAddress, 'who', bytes('')), isTransportError('unreachable'));
+    await assert.rejects(client.request(first.localAddress, 'who', bytes('')), isTransportError('refused'));
     clock.advance(400);
     assert.equal(text(await client.request(first.localAddress, 'who', bytes(''))), 'second');
     assert.equal(client.counters.dials, 3);
@@ -156,7 +156,7 @@ describe('TcpRpcTransport lifecycle', () => {
     assert.equal(text(await call), 'made it');
     await closing;
     const other = await res.rpc();
-    await assert.rejects(other.request(server.localAddress, 'slow', bytes('')), isTransportError('unreachable'));
+    await assert.rejects(other.request(server.localAddress, 'slow', bytes('')), isTransportError('refused'));
   });
 
   it("close() on the server is bounded: a handler that never finishes is cut after the grace period", async () => {

@@ -22,6 +22,7 @@
 //                        crash loses what was not processed.
 //   process-ready [ID...]   Handle the pending Readies of the named nodes (all without ID).
 //   campaign ID          Start an election now (a pre-vote first when the node has preVote on).
+//   forget-leader ID     The runtime found the leader's process gone (Raft.forgetLeader).
 //   tick ID [N]          Tick one node N times (default 1). Lines caused by tick k start '@k'.
 //   tick-all [N]         Tick every live node, N rounds.
 //   run N                N rounds of: tick every live node, then stabilize. Quiet: prints only
@@ -178,6 +179,10 @@ class Runner {
         return this.#processReadyCmd(args);
       case 'campaign':
         return this.#input(this.#onlyLive(args, 'campaign'), (n) => n.raft.campaign());
+      case 'forget-leader':
+        return this.#input(this.#onlyLive(args, 'forget-leader'), (n) => {
+          if (!n.raft.forgetLeader()) this.#say(`${n.id}: forget-leader ignored (not a follower with a leader, or lease mode)`);
+        });
       case 'tick':
         return this.#tick(args);
       case 'tick-all':
