@@ -526,7 +526,7 @@ async function runKv(ctx: BenchContext, mode: { soakOnly: boolean }): Promise<Be
   if (results.sappers?.failoverMs.length !== undefined && results.sappers.failoverMs.length > 0) {
     notes.push(
       'failover: Sappers runs Raft with a 100 ms tick, election timeout 10 ticks randomized in [1000, 2000) ms, pre-vote and check-quorum (src/core/raft/options.ts RAFT_DEFAULTS); etcd with --heartbeat-interval 100 --election-timeout 1000 (its defaults, also randomized up to 2x). ' +
-        'A follower starts an election only after a full timeout without the leader, counted from its last heartbeat (at most one 100 ms tick before the kill): about 900 ms is the floor for both at these settings, so the time is set by the timers, not by CPU. ' +
+        'etcd: a follower starts an election only after a full timeout without the leader, counted from its last heartbeat, so about 900 ms is its floor. Sappers: a follower that misses two heartbeats pings the leader\'s Raft port; a killed process leaves a port that refuses connections, so the followers forget the leader and campaign after 2-6 ticks (src/runtime/raft/node.ts #checkSilentLeader, Raft.forgetLeader); a leader cut off or paused still costs the full timeout. ' +
         'While no leader is known, Sappers refuses a write at once (503 no-leader) and the probe retries every 10 ms; etcd holds the request until a leader is elected',
     );
   }
