@@ -97,8 +97,6 @@ export interface RaftNodeOptions {
   readonly onConfigApplied?: (config: ClusterConfig, index: LogIndex) => void;
   /** Storage failed: the node stopped; the owner decides (restart from disk, alert). */
   readonly onFatal?: (error: Error) => void;
-  /** The disk filled up (the node froze; `error` says where) or, with undefined, space returned. */
-  readonly onDiskFull?: (error: Error | undefined) => void;
   /** How often a frozen node tries its pending write again. */
   readonly diskRetryMs?: number;
 }
@@ -433,7 +431,6 @@ export class RaftNode {
       // A waiting proposal's entry may already be on the followers and commit without this node:
       // its outcome is unknown, and the error says so.
       this.#failAll(new RaftNodeError('no-space', `${this.#noSpaceError().message}; a write in flight may still commit`, this.#raft.leader));
-      this.#o.onDiskFull?.(error);
     }
     this.#frozen.error = error;
     this.#frozen.retry = this.#o.clock.setTimer(diskRetryMs, () => {
@@ -448,7 +445,6 @@ export class RaftNode {
     this.#frozen = undefined;
     frozen.retry?.cancel();
     this.#o.log?.info({ frozenMs: this.#o.clock.nowMs() - frozen.since }, 'disk has space again: raft resumed');
-    this.#o.onDiskFull?.(undefined);
   }
 
   async #handleReady(rd: Ready): Promise<void> {
