@@ -1,5 +1,6 @@
-// Light and dark themes: by default the system's (prefers-color-scheme, in styles.css); a choice
-// made with the toggle is remembered in localStorage and set as <html data-theme="...">.
+// Light and dark themes: by default the system's (prefers-color-scheme); a choice made with the
+// toggle is remembered in localStorage. Either way the theme shown is set as
+// <html data-theme="light|dark">, so styles.css defines the dark colours once, for that attribute.
 export type ThemeChoice = 'auto' | 'light' | 'dark';
 
 const THEME_KEY = 'sappers.theme';
@@ -14,8 +15,7 @@ export function loadTheme(): ThemeChoice {
 }
 
 export function applyTheme(choice: ThemeChoice): void {
-  if (choice === 'auto') delete document.documentElement.dataset['theme'];
-  else document.documentElement.dataset['theme'] = choice;
+  document.documentElement.dataset['theme'] = effectiveTheme(choice);
   try {
     if (choice === 'auto') localStorage.removeItem(THEME_KEY);
     else localStorage.setItem(THEME_KEY, choice);
@@ -24,16 +24,26 @@ export function applyTheme(choice: ThemeChoice): void {
   }
 }
 
+/** Keeps the page in step with the system's theme while the remembered choice is 'auto'. */
+export function followSystemTheme(): void {
+  window.matchMedia(SYSTEM_DARK).addEventListener('change', () => {
+    if (loadTheme() === 'auto') document.documentElement.dataset['theme'] = systemTheme();
+  });
+}
+
 /** The theme shown now: the choice, or the system's for 'auto'. */
 export function effectiveTheme(choice: ThemeChoice): 'light' | 'dark' {
-  if (choice !== 'auto') return choice;
-  return window.matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light';
+  return choice === 'auto' ? systemTheme() : choice;
 }
 
 /** The toggle flips what is shown; picking the system's own theme goes back to following it. */
 export function nextTheme(choice: ThemeChoice): ThemeChoice {
-  const shown = effectiveTheme(choice);
-  const flipped = shown === 'dark' ? 'light' : 'dark';
-  const system = window.matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light';
-  return flipped === system ? 'auto' : flipped;
+  const flipped = effectiveTheme(choice) === 'dark' ? 'light' : 'dark';
+  return flipped === systemTheme() ? 'auto' : flipped;
+}
+
+const SYSTEM_DARK = '(prefers-color-scheme: dark)';
+
+function systemTheme(): 'light' | 'dark' {
+  return window.matchMedia(SYSTEM_DARK).matches ? 'dark' : 'light';
 }
