@@ -43,7 +43,7 @@ import { MAX_PLAN_ITEMS } from '../src/core/fsm/allocs.ts';
 import { MIN_CPU_MILLIS } from '../src/wire/job.ts';
 import { parseJobFile } from '../src/wire/job-file.ts';
 import { parseCgroupMounts, parseSelfCgroup, planCgroups } from '../src/drivers/process/cgroups.ts';
-import { readRssBytes } from './lib/child.ts';
+import { clockTicksPerSecond, readCpuTicks, readRssBytes, type CpuTicks } from './lib/child.ts';
 import { CleanupStack } from './lib/cleanup.ts';
 import { sleep } from './lib/clusters.ts';
 import { startSappersAgent, waitSappersFormed, writeSappersSecrets, type SappersAgent } from './lib/sappers-agents.ts';
@@ -85,12 +85,6 @@ const MIB = 1024 * 1024;
 
 type Agent = SappersAgent;
 
-interface CpuTicks {
-  /** utime + stime of the process itself. */
-  readonly self: number;
-  /** cutime + cstime: children it waited for (the task wrappers it reaped). */
-  readonly children: number;
-}
 
 interface Sample {
   readonly rssBytes: number | undefined;
@@ -131,30 +125,7 @@ function coresNeeded(count: number): number | undefined {
   return cores > availableParallelism() ? cores : undefined;
 }
 
-function clockTicksPerSecond(): number {
-  try {
-    const n = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8', timeout: 5_000 }).trim());
-    return Number.isInteger(n) && n > 0 ? n : 100;
-  } catch {
-    return 100;
-  }
-}
 
-/** utime, stime, cutime, cstime from /proc/PID/stat (proc(5): fields 14-17, after the comm). */
-export function readCpuTicks(pid: number): CpuTicks | undefined {
-  let text: string;
-  try {
-    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return undefined;
-  }
-  // The comm field may hold spaces and parentheses: the fields resume after its LAST ')'.
-  const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  const field = (n: number): number => Number(rest[n - 3] ?? Number.NaN);
-  const self = field(14) + field(15);
-  const children = field(16) + field(17);
-  return Number.isFinite(self) && Number.isFinite(children) ? { self, children } : undefined;
-}
 
 function sampleAgent(a: Agent): Sample {
   return { rssBytes: readRssBytes(a.child.pid), cpu: readCpuTicks(a.child.pid) };

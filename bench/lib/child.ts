@@ -1,6 +1,6 @@
 // A benchmark child process: spawned with its output kept (bounded) for diagnostics, killed by
-// its own pid only, and measured through /proc (resident memory).
-import { spawn, type ChildProcess } from 'node:child_process';
+// its own pid only, and measured through /proc (resident memory, CPU time).
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import type { CleanupStack } from './cleanup.ts';
 
@@ -97,4 +97,42 @@ export function readRssBytes(pid: number): number | undefined {
   }
   const match = /^VmRSS:\s+(\d+)\s+kB$/m.exec(status);
   return match === null ? undefined : Number(match[1]) * 1024;
+}
+
+/** CPU time of a process in clock ticks (clockTicksPerSecond() per second). */
+export interface CpuTicks {
+  /** utime + stime of the process itself. */
+  readonly self: number;
+  /** cutime + cstime: children it waited for. */
+  readonly children: number;
+}
+
+/** utime, stime, cutime, cstime from /proc/PID/stat (proc(5): fields 14-17), or undefined once it is gone. */
+export function readCpuTicks(pid: number): CpuTicks | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // The comm field may hold spaces and parentheses: the fields resume after its LAST ')'.
+  const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  const field = (n: number): number => Number(rest[n - 3] ?? Number.NaN);
+  const self = field(14) + field(15);
+  const children = field(16) + field(17);
+  return Number.isFinite(self) && Number.isFinite(children) ? { self, children } : undefined;
+}
+
+let ticksPerSecond: number | undefined;
+
+/** The kernel's clock ticks per second (getconf CLK_TCK; 100 when it cannot say), asked once. */
+export function clockTicksPerSecond(): number {
+  if (ticksPerSecond !== undefined) return ticksPerSecond;
+  try {
+    const n = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8', timeout: 5_000 }).trim());
+    ticksPerSecond = Number.isInteger(n) && n > 0 ? n : 100;
+  } catch {
+    ticksPerSecond = 100;
+  }
+  return ticksPerSecond;
 }

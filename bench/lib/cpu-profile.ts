@@ -4,8 +4,8 @@
 // the DevTools protocol only for the window of interest, so the measured runs before it carry no
 // profiler overhead. The summary (self time per function and per area) is pure and tested
 // (test/bench/cpu-profile.test.ts). Also: a process's CPU time from /proc, for CPU per operation.
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+
+import { clockTicksPerSecond, readCpuTicks } from './child.ts';
 
 /** The parts of V8's .cpuprofile format (Profiler.Profile in the DevTools protocol) used here. */
 export interface CpuProfile {
@@ -178,28 +178,8 @@ export class InspectorSession {
   }
 }
 
-let ticksPerSecond: number | undefined;
-
 /** utime + stime of PID in ms (proc(5) fields 14 and 15), or undefined once it is gone. */
 export function processCpuMs(pid: number): number | undefined {
-  let text: string;
-  try {
-    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return undefined;
-  }
-  ticksPerSecond ??= clockTicks();
-  // The comm field may hold spaces and parentheses: the fields resume after its LAST ')'.
-  const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(rest[14 - 3]) + Number(rest[15 - 3]);
-  return Number.isFinite(ticks) ? (ticks / ticksPerSecond) * 1000 : undefined;
-}
-
-function clockTicks(): number {
-  try {
-    const n = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8', timeout: 5_000 }).trim());
-    return Number.isInteger(n) && n > 0 ? n : 100;
-  } catch {
-    return 100;
-  }
+  const ticks = readCpuTicks(pid);
+  return ticks === undefined ? undefined : (ticks.self / clockTicksPerSecond()) * 1000;
 }
